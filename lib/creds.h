@@ -1,0 +1,37 @@
+/* kn_creds: the standard AWS credential and region chain.
+ * Credentials: explicit → AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN → shared credentials file
+ * (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, [NAME]) → config file (AWS_CONFIG_FILE or ~/.aws/config,
+ * [profile NAME] / [default]). Profile: explicit → AWS_PROFILE → "default".
+ * Region: explicit → AWS_REGION → AWS_DEFAULT_REGION → the profile's `region` in the config file. */
+#ifndef KN_CREDS_H
+#define KN_CREDS_H
+
+#include <kinesis/kinesis.h>
+
+/* Owned copies; kn_creds_cleanup wipes the secrets before freeing them. */
+typedef struct kn_creds {
+    char *access_key_id;
+    char *secret_access_key;
+    char *session_token; /* NULL when not temporary */
+} kn_creds;
+
+/* Lookups of the process environment and home directory, injected so tests need not touch the real ones. */
+typedef struct kn_env {
+    const char *(*get)(void *ctx, const char *name); /* like getenv */
+    void *ctx;
+} kn_env;
+
+/* The real environment (getenv). */
+const kn_env *kn_env_process(void);
+
+/* Resolves credentials. explicit_* may be NULL. KN_ERR_NO_CREDENTIALS when the chain finds none, naming the places
+ * looked at; KN_ERR_CONFIG for a malformed file; the profile named explicitly or by AWS_PROFILE must exist. */
+kn_status kn_creds_resolve(const kn_env *env, const char *profile, const char *explicit_akid,
+                           const char *explicit_secret, const char *explicit_token, kn_creds *out, kn_error *err);
+void kn_creds_cleanup(kn_creds *c);
+
+/* Resolves the region into out[cap]. KN_ERR_NO_REGION when none is found. */
+kn_status kn_creds_resolve_region(const kn_env *env, const char *profile, const char *explicit_region, char *out,
+                                  size_t cap, kn_error *err);
+
+#endif

@@ -1,0 +1,20 @@
+/* kn_ini: the AWS shared config / credentials file format ("[section]", "key = value", '#' and ';' comments,
+ * indented continuation lines for nested settings are skipped). */
+#ifndef KN_INI_H
+#define KN_INI_H
+
+#include <kinesis/kinesis.h>
+
+/* Called for every key in file order. section is the text inside [] (e.g. "profile dev"), trimmed. Return false to
+ * stop. Views are valid only during the call and are not NUL-terminated. */
+typedef bool (*kn_ini_fn)(void *ctx, const char *section, size_t section_len, const char *key, size_t key_len,
+                          const char *value, size_t value_len);
+
+/* Parses text of len bytes. KN_ERR_CONFIG with the line number in err on a malformed line. */
+kn_status kn_ini_parse(const char *text, size_t len, kn_ini_fn fn, void *ctx, kn_error *err);
+
+/* Reads a whole file (at most max_len bytes) into a new NUL-terminated buffer the caller frees with free().
+ * KN_ERR_IO when missing or unreadable (errno kept), KN_ERR_CONFIG when larger than max_len. */
+kn_status kn_ini_read_file(const char *path, size_t max_len, char **text, size_t *len, kn_error *err);
+
+#endif
