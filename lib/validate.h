@@ -17,7 +17,11 @@ const char *kn_validate_partition_key(const char *s, size_t len);      /* 1-256 
 const char *kn_validate_explicit_hash_key(const char *s, size_t len);  /* 0|([1-9]\d{0,38}), < 2^128 */
 const char *kn_validate_sequence_number(const char *s, size_t len);    /* 0|([1-9]\d{0,128}) */
 const char *kn_validate_stream_name(const char *s, size_t len);        /* 1-128 of [a-zA-Z0-9_.-] */
-const char *kn_validate_stream_arn(const char *s, size_t len);         /* arn:aws[.a-z-]*:kinesis:REGION:ACCOUNT:stream/NAME */
+const char *kn_validate_stream_arn(const char *s, size_t len);         /* arn:aws.*:kinesis:.*:\d{12}:stream/\S+, <= 2048 */
+
+/* The reason kn_validate_explicit_hash_key returns (this very pointer) for a well-formed key >= 2^128. AWS reports
+ * that case as InvalidArgumentException rather than as a ValidationException, so callers compare against it. */
+extern const char kn_validate_hash_key_range[];
 
 /* Extracts the stream name part of a valid stream ARN (a view into s). Returns 0 if s is not a valid ARN. */
 size_t kn_stream_arn_name(const char *s, size_t len, const char **name);
