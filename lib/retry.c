@@ -23,6 +23,7 @@ static const char *const throttling_codes[] = {
     "SlowDown",
     "PriorRequestNotComplete",
     "EC2ThrottledException",
+    "KMSThrottlingException", /* Kinesis: a PutRecords entry of a KMS-encrypted stream throttled by KMS */
 };
 
 static const char *const transient_codes[] = {

@@ -59,7 +59,8 @@ typedef struct kn_error {
     char message[KN_ERROR_MESSAGE_MAX];    /* AWS's message, or ours for local failures */
     char request_id[KN_REQUEST_ID_MAX];    /* x-amzn-RequestId of the last response */
     kn_retry_class retry_class;
-    int attempts;                          /* attempts made, including the first */
+    int attempts;                          /* requests sent, including the first; 0 when the call failed before
+                                              sending anything (e.g. validation); > 1 means it was retried */
 } kn_error;
 
 /* Static English name of a status, e.g. "invalid argument". Never NULL. */
@@ -69,7 +70,8 @@ const char *kn_status_str(kn_status status);
 void kn_error_clear(kn_error *err);
 
 /* Called by the client with a human-readable trace of each request and response, with the signature, secret key and
- * session token already redacted. `text` is valid only during the call. */
+ * session token already redacted (bodies are cut after 4 KiB). `text` is valid only during the call and is not
+ * NUL-terminated. A client shared between threads may call it from several threads at once. */
 typedef void (*kn_debug_fn)(void *ctx, const char *text, size_t len);
 
 /* Options for kn_client_new. Zero-initialise, then set what you need; zero/NULL means "default". */
@@ -77,6 +79,7 @@ typedef struct kn_client_options {
     const char *region;            /* default: AWS_REGION, AWS_DEFAULT_REGION, then the profile's region */
     const char *profile;           /* default: AWS_PROFILE, then "default" */
     const char *endpoint_url;      /* default: AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL, then by region */
+    const char *ca_bundle;         /* PEM file of CAs to trust for https; default AWS_CA_BUNDLE, then the system's */
     const char *access_key_id;     /* explicit credentials win over the chain when both key fields are set */
     const char *secret_access_key;
     const char *session_token;
@@ -121,10 +124,12 @@ typedef struct kn_put_record_input {
 typedef struct kn_put_record_output {
     char shard_id[KN_SHARD_ID_MAX];
     char sequence_number[KN_SEQUENCE_NUMBER_MAX];
-    char encryption_type[KN_ENCRYPTION_TYPE_MAX]; /* "NONE" or "KMS" */
+    char encryption_type[KN_ENCRYPTION_TYPE_MAX]; /* "NONE" or "KMS"; "" when the server did not say */
 } kn_put_record_output;
 
-/* Puts one record, retrying throttling and transient failures per the client's policy. */
+/* Puts one record, retrying throttling and transient failures per the client's policy. Invalid input is refused
+ * before anything is sent (KN_ERR_INVALID_ARGUMENT, message naming the member, e.g. "PartitionKey: ..."). On success
+ * *output holds the result; on failure it is zeroed and err holds the last attempt's error. */
 kn_status kn_put_record(kn_client *client, const kn_put_record_input *input, kn_put_record_output *output,
                         kn_error *err);
 
@@ -146,10 +151,14 @@ typedef struct kn_put_records_result {
     char error_message[KN_ERROR_MESSAGE_MAX];
 } kn_put_records_result;
 
-/* Puts up to 500 entries. results must hold `count` elements and receives each entry's final result, in order.
- * Entries that fail with a retryable error code are retried alone (never the whole batch), within the client's
- * attempt budget. Returns KN_OK when the request itself succeeded, even if some entries failed: *failed_count (may be
- * NULL) says how many. */
+/* Puts 1 to 500 entries (data + partition keys at most 5 MiB in all, or max_record_size if larger). results must hold
+ * `count` elements and receives each entry's final result, in order. Entries that fail with a retryable error code
+ * (ProvisionedThroughputExceededException, InternalFailure, ...) are resent alone (never the whole batch), within the
+ * client's attempt budget; successes are kept. Returns KN_OK when the requests themselves succeeded, even if some
+ * entries failed: *failed_count (may be NULL) says how many. When a request fails as a whole and is not retried
+ * further, the status is returned and results still say what is known: entries written by an earlier attempt are ok,
+ * the others carry that failure (error_code is the AWS type, or kn_status_str() for local failures). When the input
+ * is refused before sending, all results are zeroed and *failed_count is count. */
 kn_status kn_put_records(kn_client *client, const char *stream_name, const char *stream_arn,
                          const kn_put_records_entry *entries, size_t count, kn_put_records_result *results,
                          size_t *failed_count, kn_error *err);

@@ -50,7 +50,7 @@ static void throttling_codes_classify_as_throttling(void **state)
                            "TooManyRequestsException", "ProvisionedThroughputExceededException",
                            "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
                            "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-                           "EC2ThrottledException"};
+                           "EC2ThrottledException", "KMSThrottlingException"};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         assert_int_equal(kn_retry_classify(KN_ERR_SERVICE, 400, codes[i]), KN_RETRY_THROTTLING);
 }

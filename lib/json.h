@@ -1,0 +1,25 @@
+/* kn_json: small helpers over cJSON for AWS JSON 1.1 bodies, shared by the client and kinesisd. Every lookup checks
+ * the member's type, so a number where a string belongs reads as "absent", never as garbage. */
+#ifndef KN_JSON_H
+#define KN_JSON_H
+
+#include <cjson/cJSON.h>
+#include <kinesis/kinesis.h>
+
+/* Parses exactly len bytes (no NUL needed). Returns a tree the caller frees with cJSON_Delete, or NULL when the text
+ * is not one complete JSON value. */
+cJSON *kn_json_parse(const void *text, size_t len);
+
+/* The string value of member `name` of obj (case-sensitive), or NULL when obj is not an object, the member is absent,
+ * or it is not a string. Valid as long as the tree. */
+const char *kn_json_string(const cJSON *obj, const char *name);
+
+/* Copies member `name` into out[cap]. False when it is absent, not a string, or longer than cap - 1 bytes (out is then
+ * an empty string). */
+bool kn_json_copy_string(const cJSON *obj, const char *name, char *out, size_t cap);
+
+/* The AWS error fields of an error body: "__type" and "message" (some services spell it "Message"). Either may come
+ * back NULL. Views into the tree. */
+void kn_json_error_fields(const cJSON *root, const char **type, const char **message);
+
+#endif
