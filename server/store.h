@@ -51,15 +51,20 @@ typedef struct knd_stream {
 typedef struct knd_store_options {
     const char *data_dir;          /* NULL for --in-memory */
     uv_loop_t *loop;
-    uint64_t segment_bytes;        /* size of one log segment file; 0 = default */
+    uint64_t segment_bytes;        /* largest log segment file (they start at 1 MiB and double); 0 = 64 MiB */
+    uint64_t memory_limit_bytes;   /* --in-memory only: records held at most; 0 = 1 GiB. Appends past it fail with
+                                    * KN_ERR_NO_MEMORY until retention frees space or streams are deleted */
 } knd_store_options;
 
 typedef struct knd_store knd_store;
 
 /* Opens (creating if needed) the data directory and recovers it: a torn tail is cut at the last complete record.
- * On success *out is a store the caller releases with knd_store_close. */
+ * The directory is locked (flock) against a second kinesisd. On success *out is a store the caller releases with
+ * knd_store_close. */
 kn_status knd_store_open(const knd_store_options *opts, knd_store **out, kn_error *err);
-/* Waits for in-flight commits (runs the loop if needed), then releases everything. NULL is allowed. */
+/* Flushes: commits everything appended so far and waits for it by running the loop, so commit callbacks run during
+ * this call (whoever they notify must still be alive); then releases everything. Call it when the loop is not
+ * running (not from inside a loop callback: libuv's uv_run is not reentrant). NULL is allowed. */
 void knd_store_close(knd_store *store);
 
 /* Lookups return pointers owned by the store, valid until the stream is deleted. */
@@ -85,14 +90,21 @@ typedef struct knd_record_in {
     size_t partition_key_len;
 } knd_record_in;
 
-/* Called on the loop thread once the append is durable (status KN_OK) or failed (KN_ERR_IO: nothing of it is
- * acknowledged, and nothing of it will ever be readable). */
+/* Called on the loop thread once the append is durable (status KN_OK) or failed (KN_ERR_IO, e.g. disk full or the
+ * stream was deleted meanwhile: the append is not acknowledged; knd_store_last_error says why). Records of a failed
+ * append are never readable, with one exception: an append spanning several shards commits per shard, so when
+ * one shard's commit fails, its records in other shards may already be durable and readable (as after a crash
+ * between the sync and the acknowledgement; clients retrying get at-least-once, as with AWS). */
 typedef void (*knd_commit_fn)(void *ctx, kn_status status);
 
 /* Appends records to shards of stream s: rec[i] goes to shard shard_index[i]. Assigns each a sequence number (out
  * in seqs[i], strictly increasing per shard; greater than *min_seq[i] when min_seq and min_seq[i] are non-NULL, for
- * SequenceNumberForOrdering) and arrival time now_ms. fn runs exactly once, later, on the loop thread, unless this
- * call fails up front (then it never runs). */
+ * SequenceNumberForOrdering) and arrival time now_ms (raised to the shard's previous arrival time if the clock went
+ * back, so arrival times never decrease along a shard). fn runs exactly once, later, on the loop thread, unless this
+ * call fails up front (then it never runs). Up-front failures: KN_ERR_INVALID_ARGUMENT for n == 0, a bad or
+ * closed shard index, a key over 65535 bytes or key + data over 16 MiB, or a min_seq no number of this shard can
+ * exceed (it is from a later-created shard or at the counter's end); KN_ERR_NO_MEMORY when the write queue
+ * (256 MiB of records waiting for the disk) or the --in-memory limit is full; KN_ERR_IO while closing. */
 kn_status knd_store_append(knd_store *store, knd_stream *s, const knd_record_in *rec, const uint32_t *shard_index,
                            const knd_seq *const *min_seq, size_t n, int64_t now_ms, knd_seq *seqs, knd_commit_fn fn,
                            void *ctx, kn_error *err);
@@ -120,7 +132,10 @@ typedef enum knd_start {
  * sequence number >= *from (or > when after is true). Records past the retention period are skipped. *count gets
  * the number read; *latest_ms the arrival time of the shard's newest committed record (0 when empty), for
  * MillisBehindLatest.
- * out must hold `limit` records. */
+ * max_bytes counts data + partition key bytes; the first record is returned even when it alone exceeds max_bytes,
+ * so a reader always makes progress. A *from that is not of this shard's layout reads from the start when it is
+ * smaller than all of the shard's numbers and returns nothing when larger. KN_ERR_IO when a record on disk fails its
+ * checksum or cannot be read. out must hold `limit` records. */
 kn_status knd_store_read(knd_store *store, knd_stream *s, uint32_t shard_index, const knd_seq *from, bool after,
                          size_t limit, size_t max_bytes, int64_t now_ms, knd_record_out *out, size_t *count,
                          int64_t *latest_ms, kn_error *err);
@@ -130,7 +145,25 @@ kn_status knd_store_read(knd_store *store, knd_stream *s, uint32_t shard_index, 
 knd_seq knd_store_latest(knd_store *store, knd_stream *s, uint32_t shard_index);
 knd_seq knd_store_at_timestamp(knd_store *store, knd_stream *s, uint32_t shard_index, int64_t ts_ms);
 
-/* Drops records older than each stream's retention and reclaims their space (whole segments). */
+/* Drops records older than each stream's retention and reclaims their space (whole segments). Call it now and
+ * then (e.g. every minute): between calls, expired records are already invisible to reads. */
 void knd_store_expire(knd_store *store, int64_t now_ms);
+
+typedef struct knd_store_stats {
+    uint64_t commits;          /* group commits completed (disk: each ends with one fdatasync per segment written) */
+    uint64_t syncs;            /* fdatasync calls on segment files by commits */
+    uint64_t records;          /* records committed since open */
+    uint64_t bytes;            /* frame bytes committed since open */
+    uint64_t commit_failures;  /* commits that failed (their appends got KN_ERR_IO) */
+    uint64_t segments;         /* segments held now (files, or memory blocks with --in-memory) */
+    uint64_t torn_tails;       /* shards whose recovery at open cut the log at a damaged record */
+    uint64_t pending_bytes;    /* appended, not yet committed */
+    uint64_t memory_bytes;     /* --in-memory: bytes of segments held */
+} knd_store_stats;
+
+void knd_store_get_stats(const knd_store *store, knd_store_stats *out);
+/* The most recent commit failure as an English sentence ("" when none); valid until the next call into the store.
+ * For the server's log: it names the stream, shard and system error, never record contents. */
+const char *knd_store_last_error(const knd_store *store);
 
 #endif
