@@ -86,6 +86,17 @@ typedef struct curl_sink {
     bool too_large;
 } curl_sink;
 
+/* The request body, handed to libcurl through a read callback rather than CURLOPT_POSTFIELDS: libcurl silently
+ * resends a request whose reused keep-alive connection died before any answer byte, rewinding POSTFIELDS on its own.
+ * That resend is invisible to the retry policy (not counted, no backoff, even with max_attempts = 1) and may store a
+ * record twice. Without a seek callback libcurl cannot rewind, so it fails with CURLE_SEND_FAIL_REWIND instead, and
+ * the client's own retry loop decides. */
+typedef struct curl_source {
+    const uint8_t *data;
+    size_t len;
+    size_t pos;
+} curl_source;
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
 
@@ -111,6 +122,16 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
         return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
     }
     return size * n;
+}
+
+static size_t on_read(char *out, size_t size, size_t n, void *userdata)
+{
+    curl_source *src = userdata;
+    size_t left = src->len - src->pos, want = size * n;
+    size_t take = left < want ? left : want;
+    memcpy(out, src->data + src->pos, take);
+    src->pos += take;
+    return take;
 }
 
 static void handle_destroy(curl_handle *h)
@@ -144,6 +165,7 @@ static curl_handle *handle_new(const char *ca_bundle)
               curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read) == CURLE_OK &&
               (!ca_bundle || curl_easy_setopt(c, CURLOPT_CAINFO, ca_bundle) == CURLE_OK);
     if (!ok) {
         handle_destroy(h);
@@ -184,6 +206,8 @@ static kn_status map_curl_error(CURLcode rc, const curl_handle *h, const curl_si
     if (sink->too_large)
         return kn_error_set(err, KN_ERR_PROTOCOL, "response body larger than %u bytes", KN_HTTP_RESPONSE_MAX);
     switch (rc) {
+    case CURLE_SEND_FAIL_REWIND: /* see curl_source */
+        return kn_error_set(err, KN_ERR_NETWORK, "the kept-alive connection closed before any answer arrived");
     case CURLE_OPERATION_TIMEDOUT:
         return kn_error_set(err, KN_ERR_TIMEOUT, "%s", why);
     case CURLE_SSL_CONNECT_ERROR:
@@ -254,6 +278,7 @@ static kn_status curl_send(void *ctx, const kn_http_request *req, kn_http_respon
     kn_status st = KN_OK;
     struct curl_slist *headers = NULL;
     curl_sink sink = {.resp = resp};
+    curl_source source = {.data = req->body, .len = req->body_len};
     kn_http_response_reset(resp);
     curl_handle *h = pool_take(pool);
     if (!h)
@@ -264,7 +289,7 @@ static kn_status curl_send(void *ctx, const kn_http_request *req, kn_http_respon
     h->errbuf[0] = '\0';
     bool ok = curl_easy_setopt(c, CURLOPT_URL, req->url) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_READDATA, &source) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->request_timeout_ms) == CURLE_OK &&
@@ -283,7 +308,7 @@ static kn_status curl_send(void *ctx, const kn_http_request *req, kn_http_respon
 cleanup:
     /* The handle must not keep pointers to this call's header list and sink. */
     curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(h->curl, CURLOPT_READDATA, NULL);
     curl_slist_free_all(headers);
     pool_give(pool, h);
     return st;
