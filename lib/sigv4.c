@@ -983,7 +983,10 @@ static bool scope_name_well_formed(const char *r, size_t n)
 bool kn_sigv4_check_scope(const kn_sigv4_auth *auth, const char *amz_date, const char *region, const char *service,
                           kn_buf *msg)
 {
-    if (!list_has(auth->signed_headers, auth->signed_headers_len, "host")) {
+    /* Over HTTP/2 a client may sign the ":authority" pseudo-header in host's stead (the JS SDK v3 does), and AWS
+     * accepts either: its message names both. */
+    if (!list_has(auth->signed_headers, auth->signed_headers_len, "host") &&
+        !list_has(auth->signed_headers, auth->signed_headers_len, ":authority")) {
         kn_buf_append_str(msg, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
         return false;
     }

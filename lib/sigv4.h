@@ -130,7 +130,7 @@ kn_sigv4_parse_result kn_sigv4_parse_authorization(const char *value, size_t len
 kn_status kn_sigv4_incomplete_message(const char *value, size_t len, bool has_date, kn_buf *out);
 
 /* Checks what AWS checks before computing a signature, given the request's X-Amz-Date and the region and service the
- * endpoint serves (region NULL: any well-formed region): that host is a signed header and that the credential's
+ * endpoint serves (region NULL: any well-formed region): that host (or, over HTTP/2, :authority) is a signed header and that the credential's
  * region, service, terminator and date match. On failure returns false and appends AWS's message (the
  * InvalidSignatureException kind) to msg, every failing scope sentence in AWS's order, e.g. "Credential should be
  * scoped to correct service: 'kinesis'." */

@@ -9,16 +9,22 @@
 typedef struct knd_auth knd_auth;
 
 /* credentials_file may be NULL (then AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, when set, are the one
- * known key; else anonymous). *out is released with knd_auth_destroy. */
+ * known key; else anonymous). The file is in AWS shared-credentials format, one key per section:
+ * aws_access_key_id, aws_secret_access_key, optional aws_session_token and optional `expiration` (ISO 8601, e.g.
+ * 2026-11-25T20:00:00Z; the key is refused with ExpiredTokenException from then on). See docs/server-http.md.
+ * *out is released with knd_auth_destroy, which wipes the secrets. */
 kn_status knd_auth_new(const char *credentials_file, knd_auth **out, kn_error *err);
 void knd_auth_destroy(knd_auth *auth);
 bool knd_auth_anonymous(const knd_auth *auth);
 size_t knd_auth_key_count(const knd_auth *auth);
 
-/* Checks req. On failure returns KN_ERR_SERVICE with err holding AWS's type, message and HTTP status
- * (MissingAuthenticationTokenException, IncompleteSignatureException, InvalidSignatureException,
- * UnrecognizedClientException, ExpiredTokenException, ...). On success *access_key_id (may be NULL) points at the
- * caller's key inside req's headers. */
+/* The region requests must be signed for (copied). NULL (the default) accepts any well-formed region, since local
+ * clients are configured with whatever region their user has. */
+kn_status knd_auth_set_region(knd_auth *auth, const char *region, kn_error *err);
+
+/* Checks req at time now_ms (Unix ms). On failure returns KN_ERR_SERVICE with err holding AWS's type, message and
+ * HTTP status 400 (MissingAuthenticationTokenException, IncompleteSignatureException, InvalidSignatureException,
+ * UnrecognizedClientException, ExpiredTokenException). The message never holds a secret. */
 kn_status knd_auth_check(knd_auth *auth, const knd_request *req, int64_t now_ms, kn_error *err);
 
 #endif

@@ -706,6 +706,18 @@ static void check_scope_requires_host_signed(void **state)
     kn_buf_cleanup(&msg);
 }
 
+static void check_scope_accepts_signed_authority_for_http2(void **state)
+{
+    (void)state;
+    kn_buf msg;
+    kn_buf_init(&msg, BUF_CAP);
+    assert_true(check("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+                      "SignedHeaders=:authority;x-amz-date, Signature=ab",
+                      AMZ_DATE, NULL, "service", &msg));
+    assert_int_equal(msg.len, 0);
+    kn_buf_cleanup(&msg);
+}
+
 static void check_scope_lists_every_wrong_part_in_aws_order(void **state)
 {
     (void)state;
@@ -1286,6 +1298,7 @@ int main(void)
         cmocka_unit_test(incomplete_message_is_empty_for_a_complete_header),
         cmocka_unit_test(check_scope_accepts_matching_scope),
         cmocka_unit_test(check_scope_requires_host_signed),
+        cmocka_unit_test(check_scope_accepts_signed_authority_for_http2),
         cmocka_unit_test(check_scope_lists_every_wrong_part_in_aws_order),
         cmocka_unit_test(check_scope_rejects_each_wrong_part_alone),
         cmocka_unit_test(check_scope_without_region_wants_a_well_formed_one),
