@@ -2,9 +2,24 @@
 
 #include <string.h>
 
+/* cJSON decodes "\u0000" into a C string that ends there, which would silently cut a value (a partition key
+ * "k\u0000x" would become "k"); such documents are refused whole instead. Backslashes only occur inside strings in
+ * valid JSON, so a scan of escapes needs no string tracking. */
+static bool has_nul_escape(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* skip the escaped character: an escaped backslash before "u0000" makes that plain text */
+    }
+    return false;
+}
+
 cJSON *kn_json_parse(const void *text, size_t len)
 {
-    if (!text || len == 0)
+    if (!text || len == 0 || has_nul_escape(text, len))
         return NULL;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);

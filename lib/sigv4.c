@@ -223,7 +223,8 @@ static kn_status append_query(kn_buf *out, const char *query, size_t len)
     for (size_t i = 0; i < len; i++)
         cap += query[i] == '&';
     pairs = calloc(cap, sizeof *pairs);
-    if (!pairs) {
+    /* Pairs are offsets into text.data, so it must exist even when every name and value is empty ("?="). */
+    if (!pairs || !kn_buf_reserve(&text, 0)) {
         st = KN_ERR_NO_MEMORY;
         goto cleanup;
     }

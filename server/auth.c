@@ -147,7 +147,7 @@ typedef struct file_parse {
     knd_auth *auth;
     kn_error *err;
     kn_status status;
-    char section[128];
+    char *section; /* owned: the profile being read, any length */
     char *akid, *secret, *token;
     bool has_expiration;
     int64_t expires_ms;
@@ -203,10 +203,14 @@ static bool on_ini_entry(void *ctx, const char *section, size_t section_len, con
                          const char *value, size_t value_len)
 {
     file_parse *fp = ctx;
-    if (strlen(fp->section) != section_len || strncmp(fp->section, section, section_len) != 0) {
-        if (!section_finish(fp))
+    if (!fp->section || strlen(fp->section) != section_len || memcmp(fp->section, section, section_len) != 0) {
+        if (fp->section && !section_finish(fp))
             return false;
-        snprintf(fp->section, sizeof fp->section, "%.*s", (int)section_len, section);
+        free(fp->section);
+        if (!(fp->section = strndup(section, section_len))) {
+            fp->status = kn_error_set(fp->err, KN_ERR_NO_MEMORY, "out of memory");
+            return false;
+        }
     }
     char **slot = key_is(key, key_len, "aws_access_key_id")       ? &fp->akid
                   : key_is(key, key_len, "aws_secret_access_key") ? &fp->secret
@@ -253,6 +257,7 @@ static kn_status load_file(knd_auth *auth, const char *path, kn_error *err)
         st = kn_error_set(err, KN_ERR_CONFIG, "credentials file %s holds no aws_access_key_id", path);
 cleanup:
     section_reset(&fp);
+    free(fp.section);
     if (text) {
         explicit_bzero(text, len);
         free(text);

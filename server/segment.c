@@ -53,7 +53,7 @@
  *   go into it, and a segment receives frames only after every earlier segment's frames were synced, so after a
  *   crash only the highest-numbered segment can have a torn tail.
  * - On open, that segment is scanned from its start; the log is cut at the first frame that is all zeros (the clean
- *   end), not well-formed, failing its CRC, or breaking the order (ix strictly increasing and >= base_ix, arrival
+ *   end), not well-formed, failing its CRC, or breaking the order (ix strictly increasing, >= base_ix and < 2^63, arrival
  *   times non-decreasing). Nothing past the cut was acknowledged, because acknowledgement waits for the sync of all
  *   of it. What the scan accepted is synced again (after a kill -9 it may exist only in the page cache) and the
  *   segment is sealed at the cut: new frames go to a new segment, so bytes a crash left past the cut are never
@@ -470,7 +470,10 @@ static int scan_frame(window *w, const knd_segment_scan *out, uint64_t off, knd_
         return rc < 0 ? 0 : rc;
     }
     const knd_segment_summary *s = &out->sum;
-    bool ordered = s->count ? f->ix > s->last_ix && f->arrival_ms >= s->last_ms : f->ix >= out->header.base_ix;
+    /* seq_ix lives in 63 bits of the sequence number (seqnum.c); a frame past that could only be corruption with a
+     * valid CRC, and keeping it would wrap the shard's counter and make the next sequence number go backwards. */
+    bool ordered = f->ix <= INT64_MAX &&
+                   (s->count ? f->ix > s->last_ix && f->arrival_ms >= s->last_ms : f->ix >= out->header.base_ix);
     if (!ordered || !knd_segment_frame_verify(p, f))
         *st = KND_FRAME_BAD;
     return 0;

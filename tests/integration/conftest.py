@@ -78,7 +78,7 @@ class Server:
 
 
 def boto_kinesis(endpoint, **kw):
-    cfg = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+    cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
     return boto3.client("kinesis", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=TEST_AKID,
                         aws_secret_access_key=TEST_SECRET, config=cfg, **kw)
 
