@@ -2,9 +2,11 @@
 # The test command: installs what the tests need, then builds and runs the whole suite twice — a normal build and an
 # AddressSanitizer + UndefinedBehaviorSanitizer build — each with the C unit tests (CTest) and the integration tests
 # (pytest with boto3 against moto, kinesalite and kinesisd). Exits non-zero if anything fails.
-#   scripts/test.sh            both builds
+# Last, a short fuzz run of every libFuzzer target (scripts/fuzz.sh, KN_FUZZ_SECONDS each, default 15 here).
+#   scripts/test.sh            both builds, then the fuzz run
 #   scripts/test.sh normal     only the normal build (quicker, while developing)
 #   scripts/test.sh asan       only the sanitizer build
+#   scripts/test.sh fuzz       only the fuzz run
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -33,7 +35,9 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 case "${1:-all}" in
   normal) run_suite normal ;;
   asan) run_suite asan -DKN_SANITIZE=ON -DCMAKE_C_COMPILER=clang ;;
-  all) run_suite normal; run_suite asan -DKN_SANITIZE=ON -DCMAKE_C_COMPILER=clang ;;
-  *) echo "usage: scripts/test.sh [normal|asan|all]" >&2; exit 2 ;;
+  fuzz) KN_FUZZ_SECONDS=${KN_FUZZ_SECONDS:-15} "$root/scripts/fuzz.sh" ;;
+  all) run_suite normal; run_suite asan -DKN_SANITIZE=ON -DCMAKE_C_COMPILER=clang
+       KN_FUZZ_SECONDS=${KN_FUZZ_SECONDS:-15} "$root/scripts/fuzz.sh" ;;
+  *) echo "usage: scripts/test.sh [normal|asan|fuzz|all]" >&2; exit 2 ;;
 esac
 echo "=== all suites passed"
