@@ -577,8 +577,8 @@ static void parse_rejects_credential_without_five_elements(void **state)
     const char *headers[] = {
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE, SignedHeaders=host, Signature=ab",
         "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kinesis, SignedHeaders=host, Signature=ab",
-        "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kinesis/aws4_request/x, SignedHeaders=host, "
-        "Signature=ab",
+        ("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kinesis/aws4_request/x, SignedHeaders=host, "
+         "Signature=ab"),
         "AWS4-HMAC-SHA256 Credential=, SignedHeaders=host, Signature=ab",
     };
     for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
