@@ -38,6 +38,24 @@ int cli_usage_error(const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
+int cli_command_start(int argc, char **argv, const cli_option *opts, size_t count, const char *help_text,
+                      const char *const *help, cli_common *c, const char *const *stream_name,
+                      const char *const *stream_arn)
+{
+    if (!cli_parse(argc, argv, opts, count))
+        return CLI_EXIT_USAGE;
+    if (*help) {
+        fputs(help_text, stdout);
+        fputs(cli_common_help, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!cli_common_finish(c))
+        return CLI_EXIT_USAGE;
+    if (!*stream_name == !*stream_arn)
+        return cli_usage_error("exactly one of --stream-name and --stream-arn is required");
+    return -1;
+}
+
 static const cli_option *find_option(const cli_option *opts, size_t count, const char *name, size_t len)
 {
     for (size_t i = 0; i < count; i++)

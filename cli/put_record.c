@@ -110,21 +110,14 @@ int cli_put_record_main(int argc, char **argv)
         {"--help", false, &a.help},
         CLI_COMMON_OPTION_TABLE(&a.common),
     };
-    if (!cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0]))
-        return CLI_EXIT_USAGE;
-    if (a.help) {
-        fputs(help, stdout);
-        fputs(cli_common_help, stdout);
-        return CLI_EXIT_OK;
-    }
-    if (!cli_common_finish(&a.common))
-        return CLI_EXIT_USAGE;
-    if (!a.stream_name == !a.stream_arn)
-        return cli_usage_error("exactly one of --stream-name and --stream-arn is required");
+    int rc = cli_command_start(argc, argv, opts, sizeof opts / sizeof opts[0], help, &a.help, &a.common,
+                               &a.stream_name, &a.stream_arn);
+    if (rc >= 0)
+        return rc;
     if (!a.partition_key)
         return cli_usage_error("--partition-key is required");
 
-    int rc = CLI_EXIT_OK;
+    rc = CLI_EXIT_OK;
     kn_client *client = NULL;
     unsigned char *owned = NULL;
     const unsigned char *data = NULL;
