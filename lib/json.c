@@ -2,24 +2,33 @@
 
 #include <string.h>
 
-/* cJSON decodes "\u0000" into a C string that ends there, which would silently cut a value (a partition key
- * "k\u0000x" would become "k"); such documents are refused whole instead. Backslashes only occur inside strings in
- * valid JSON, so a scan of escapes needs no string tracking. */
-static bool has_nul_escape(const char *s, size_t len)
+/* What cJSON would take but JSON (RFC 8259) or our C strings cannot: a raw control character inside a string (JSON
+ * forbids it; AWS's parser answers SerializationException), and "\u0000", which cJSON decodes into a C string that
+ * ends there, silently cutting the value (a partition key "k\u0000x" would become "k"). Such documents are refused
+ * whole. */
+static bool has_unsafe_string(const char *s, size_t len)
 {
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (s[i] != '\\')
-            continue;
-        if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!in_string) {
+            in_string = c == '"';
+        } else if (c == '"') {
+            in_string = false;
+        } else if (c < 0x20) {
             return true;
-        i++; /* skip the escaped character: an escaped backslash before "u0000" makes that plain text */
+        } else if (c == '\\') {
+            if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+                return true;
+            i++; /* the escaped character: an escaped quote does not end the string */
+        }
     }
     return false;
 }
 
 cJSON *kn_json_parse(const void *text, size_t len)
 {
-    if (!text || len == 0 || has_nul_escape(text, len))
+    if (!text || len == 0 || has_unsafe_string(text, len))
         return NULL;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);

@@ -7,7 +7,8 @@
 #include <kinesis/kinesis.h>
 
 /* Parses exactly len bytes (no NUL needed). Returns a tree the caller frees with cJSON_Delete, or NULL when the text
- * is not one complete JSON value, or holds a "\u0000" escape (which cJSON would cut strings at). */
+ * is not one complete JSON value, or a string holds a raw control character or a "\u0000" escape (which cJSON
+ * would cut strings at). */
 cJSON *kn_json_parse(const void *text, size_t len);
 
 /* The string value of member `name` of obj (case-sensitive), or NULL when obj is not an object, the member is absent,

@@ -206,10 +206,18 @@ void knd_api_streams_delete(knd_call *c)
     } else if (api->delete_delay_ms == 0) {
         st = knd_store_delete_stream(api->store, s, &err);
     } else {
+        knd_stream_status was = s->status;
+        int64_t was_until_ms = s->status_until_ms;
         s->status = KND_STREAM_DELETING;
         s->status_until_ms = c->now_ms + api->delete_delay_ms;
-        knd_api_status_change_at(api, s->status_until_ms);
         st = knd_store_save_stream(api->store, s, &err);
+        if (st == KN_OK) {
+            knd_api_status_change_at(api, s->status_until_ms);
+        } else {
+            /* Not recorded (disk full): the client is told it failed, so it must not happen later either. */
+            s->status = was;
+            s->status_until_ms = was_until_ms;
+        }
     }
     if (st != KN_OK) {
         knd_apierr_internal(&c->err);
@@ -516,9 +524,11 @@ static void change_retention(knd_call *c, bool increase)
                                     increase ? "DecreaseRetentionPeriod" : "IncreaseRetentionPeriod");
         goto fail;
     }
+    uint32_t was = s->retention_hours;
     s->retention_hours = (uint32_t)hours;
     kn_error err = {0};
     if (knd_store_save_stream(c->api->store, s, &err) != KN_OK) {
+        s->retention_hours = was; /* not recorded (disk full): answered as failed, so not in effect either */
         knd_apierr_internal(&c->err);
         goto fail;
     }

@@ -5,6 +5,14 @@
  * nghttp2 server session, anything else an http-parser HTTP/1.1 connection. Each request becomes a knd_exchange that
  * holds copies of everything the request points to; the handler answers it with knd_exchange_respond, now or later.
  *
+ * TLS. With a certificate configured, every connection is TLS through knd_tls (memory BIOs, so libuv keeps the
+ * socket and nothing blocks): ciphertext read is fed in and decrypted by conn_tls_pump, whose plaintext then takes
+ * the same path as a plain connection's bytes; everything written goes through conn_write, which encrypts, and
+ * conn_send, which puts the ciphertext on the wire. After the handshake the ALPN choice decides the protocol (h2:
+ * an nghttp2 session at once; http/1.1: http-parser); without ALPN the first plaintext bytes are sniffed as above.
+ * The handshake counts against the header timeout from accept. A paused HTTP/1.1 parser stops the pump: the rest
+ * of the input waits inside OpenSSL (with socket reads stopped) until the parser resumes.
+ *
  * Ordering. HTTP/1.1 answers must leave in request order even when the handler answers out of order (group commit
  * acknowledges in batches), so a connection keeps its exchanges in arrival order and writes an answer only when every
  * earlier one has been written. HTTP/2 streams are independent: each answer is submitted when it is ready.
@@ -23,6 +31,7 @@
  * holds an exchange. */
 #include "http.h"
 #include "log.h"
+#include "tls.h"
 #include "../lib/error.h"
 
 #include <http_parser.h>
@@ -132,6 +141,10 @@ struct conn {
     /* HTTP/2 */
     nghttp2_session *h2;
     bool goaway_sent;
+    /* TLS (NULL on a plain server) */
+    knd_tls *tls;
+    bool tls_proto_chosen; /* the handshake is done and its ALPN choice applied */
+    bool tls_stalled;      /* the pump stopped for a paused parser: decrypted input may wait inside OpenSSL */
 };
 
 struct knd_http_server {
@@ -154,7 +167,9 @@ struct knd_http_server {
     char date[40];
     nghttp2_session_callbacks *h2_callbacks;
     nghttp2_option *h2_option;
+    knd_tls_ctx *tls_ctx; /* NULL: plain connections */
     char readbuf[READ_BUF_BYTES];
+    uint8_t tls_plain[16384]; /* one TLS record's plaintext at most */
 };
 
 typedef struct write_req {
@@ -383,9 +398,9 @@ static void on_write(uv_write_t *req, int status)
     conn_after_event(c);
 }
 
-/* Sends data (taking ownership of it, which is freed once written). Tries a direct write first: most answers fit
- * in the socket buffer, which saves queueing them. */
-static void conn_write(conn *c, uint8_t *data, size_t len)
+/* Puts bytes on the wire as they are (taking ownership of data, which is freed once written). Tries a direct write
+ * first: most answers fit in the socket buffer, which saves queueing them. */
+static void conn_send(conn *c, uint8_t *data, size_t len)
 {
     if (conn_dead(c) || c->shutting_down) {
         free(data);
@@ -420,6 +435,32 @@ static void conn_write(conn *c, uint8_t *data, size_t len)
     }
 }
 
+/* Sends whatever TLS has produced (handshake messages, records, alerts). */
+static void conn_tls_flush(conn *c)
+{
+    size_t len = 0;
+    uint8_t *out = knd_tls_take_output(c->tls, &len);
+    if (out)
+        conn_send(c, out, len);
+}
+
+/* Sends an answer's bytes (taking ownership of data): encrypted first on a TLS connection. */
+static void conn_write(conn *c, uint8_t *data, size_t len)
+{
+    if (!c->tls) {
+        conn_send(c, data, len);
+        return;
+    }
+    bool ok = conn_dead(c) || c->shutting_down || knd_tls_write(c->tls, data, len);
+    free(data);
+    if (!ok) {
+        knd_log_debug("http: TLS write failed: %s", knd_tls_error(c->tls));
+        conn_close(c);
+        return;
+    }
+    conn_tls_flush(c);
+}
+
 /* ---------------------------------------------------------------- connection lifecycle */
 
 static void on_conn_handle_closed(uv_handle_t *h)
@@ -429,9 +470,26 @@ static void on_conn_handle_closed(uv_handle_t *h)
         return;
     knd_http_server *s = c->server;
     free(c->backlog);
+    knd_tls_destroy(c->tls);
     free(c);
     s->live_handles--;
     server_maybe_finish(s);
+}
+
+/* Before an abrupt close of a TLS connection (idle, timeout): close_notify if it fits into the socket at once, so
+ * the client sees a clean end rather than a truncation. Nothing is queued for later: the handle is about to close. */
+static void conn_tls_goodbye(conn *c)
+{
+    if (!c->tls || c->shutting_down)
+        return;
+    knd_tls_close_notify(c->tls);
+    size_t len = 0;
+    uint8_t *out = knd_tls_take_output(c->tls, &len);
+    if (!out)
+        return;
+    uv_buf_t buf = uv_buf_init((char *)out, (unsigned)len);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    free(out);
 }
 
 /* Closes c now, or, inside a parser (whose state the close would free), as soon as the parser returns. */
@@ -446,6 +504,7 @@ static void conn_close(conn *c)
         return;
     }
     knd_http_server *s = c->server;
+    conn_tls_goodbye(c);
     c->closing = true;
     if (c->prev)
         c->prev->next = c->next;
@@ -494,6 +553,12 @@ static void conn_finish(conn *c)
 {
     if (c->closing || c->shutting_down)
         return;
+    if (c->tls) {
+        knd_tls_close_notify(c->tls); /* nothing after a TLS failure: the alert already said it */
+        conn_tls_flush(c);
+        if (c->closing)
+            return;
+    }
     c->shutting_down = true;
     c->discard_input = true;
     c->shutdown_req.data = c;
@@ -591,8 +656,11 @@ static void on_conn_timer(uv_timer_t *t)
         conn_arm_timer(c);
         return;
     }
-    knd_log_debug("http: closing %s connection (%s)", c->proto == PROTO_H2 ? "HTTP/2" : "HTTP/1.1",
-                  c->lingering ? "linger over" : c->cur || c->fresh ? "request too slow" : "idle");
+    const char *why = c->lingering                                 ? "linger over"
+                      : c->tls && !knd_tls_handshake_done(c->tls) ? "TLS handshake too slow"
+                      : c->cur || c->fresh                        ? "request too slow"
+                                                                  : "idle";
+    knd_log_debug("http: closing %s connection (%s)", c->proto == PROTO_H2 ? "HTTP/2" : "HTTP/1.1", why);
     conn_close(c);
 }
 
@@ -1380,6 +1448,13 @@ static void conn_feed_protocol(conn *c, const uint8_t *data, size_t len)
         h1_feed(c, (const char *)data, len);
 }
 
+static void h1_start(conn *c)
+{
+    c->proto = PROTO_H1;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+}
+
 /* Decides the protocol from the first bytes: the HTTP/2 client preface, or HTTP/1.1. */
 static void conn_sniff(conn *c, const uint8_t *data, size_t len)
 {
@@ -1394,9 +1469,7 @@ static void conn_sniff(conn *c, const uint8_t *data, size_t len)
             return;
         }
     } else {
-        c->proto = PROTO_H1;
-        http_parser_init(&c->parser, HTTP_REQUEST);
-        c->parser.data = c;
+        h1_start(c);
     }
     /* Hand the protocol the sniffed bytes and the rest as one piece. */
     size_t total = c->sniff_len + (len - i);
@@ -1409,6 +1482,16 @@ static void conn_sniff(conn *c, const uint8_t *data, size_t len)
     memcpy(joined + c->sniff_len, data + i, len - i);
     conn_feed_protocol(c, joined, total);
     free(joined);
+}
+
+/* Plaintext from the client (as read, or decrypted). */
+static void conn_feed_plaintext(conn *c, const uint8_t *data, size_t len)
+{
+    c->fresh = false;
+    if (c->proto == PROTO_SNIFF)
+        conn_sniff(c, data, len);
+    else
+        conn_feed_protocol(c, data, len);
 }
 
 /* The client closed its sending side: answer what it already asked, then close. */
@@ -1428,6 +1511,75 @@ static void conn_on_eof(conn *c)
     h1_flush(c);
 }
 
+/* Once the handshake is done: the protocol ALPN chose, if any (else the first plaintext bytes decide). */
+static void conn_tls_choose_protocol(conn *c)
+{
+    c->tls_proto_chosen = true;
+    switch (knd_tls_negotiated(c->tls)) {
+    case KND_TLS_ALPN_H2:
+        if (!h2_start(c))
+            conn_close(c);
+        break;
+    case KND_TLS_ALPN_HTTP11:
+        h1_start(c);
+        break;
+    case KND_TLS_ALPN_NONE:
+        break;
+    }
+}
+
+/* A plain HTTP request reached the TLS port (a client given http:// instead of https://): say so in its language
+ * instead of with an alert it cannot read. */
+static void conn_answer_plain_http(conn *c)
+{
+    static const char body[] = "This port speaks https; the request came in plain http.\n";
+    size_t alert_len = 0;
+    free(knd_tls_take_output(c->tls, &alert_len));
+    char *answer = malloc(256);
+    if (!answer)
+        return;
+    int len = snprintf(answer, 256,
+                       "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                       "Connection: close\r\n\r\n%s",
+                       sizeof body - 1, body);
+    conn_send(c, (uint8_t *)answer, (size_t)len);
+}
+
+/* Decrypts what the client sent and hands the plaintext on, until OpenSSL needs more ciphertext, the HTTP/1.1
+ * parser pauses (see conn_after_event), or the connection ends. Handshake replies are sent as they appear. */
+static void conn_tls_pump(conn *c)
+{
+    knd_http_server *s = c->server;
+    bool was_in_feed = c->in_feed;
+    knd_tls_result r = KND_TLS_WANT;
+    c->in_feed = true;
+    c->tls_stalled = false;
+    while (!conn_dead(c) && !c->discard_input) {
+        if (c->paused) {
+            c->tls_stalled = true;
+            break;
+        }
+        size_t n = 0;
+        r = knd_tls_read(c->tls, s->tls_plain, sizeof s->tls_plain, &n);
+        conn_tls_flush(c);
+        if (!c->tls_proto_chosen && knd_tls_handshake_done(c->tls))
+            conn_tls_choose_protocol(c);
+        if (r != KND_TLS_DATA)
+            break;
+        conn_feed_plaintext(c, s->tls_plain, n);
+    }
+    c->in_feed = was_in_feed;
+    if (r == KND_TLS_FAILED) {
+        knd_log_debug("http: TLS %s failed: %s", c->tls_proto_chosen ? "connection" : "handshake",
+                      knd_tls_error(c->tls));
+        if (knd_tls_failed_on_plain_http(c->tls))
+            conn_answer_plain_http(c);
+        conn_finish(c); /* after the alert, if OpenSSL wrote one */
+    } else if (r == KND_TLS_CLOSED && !c->eof) {
+        conn_on_eof(c);
+    }
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     conn *c = stream->data;
@@ -1445,13 +1597,16 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     c->last_activity_ms = now_ms(c->server);
-    if (!c->discard_input) {
-        c->fresh = false;
-        c->in_feed = true;
-        if (c->proto == PROTO_SNIFF)
-            conn_sniff(c, (const uint8_t *)buf->base, (size_t)nread);
+    if (c->discard_input) {
+        /* dropped (a TLS connection's too: nothing it says matters any more) */
+    } else if (c->tls) {
+        if (knd_tls_feed(c->tls, buf->base, (size_t)nread))
+            conn_tls_pump(c);
         else
-            conn_feed_protocol(c, (const uint8_t *)buf->base, (size_t)nread);
+            conn_close(c);
+    } else {
+        c->in_feed = true;
+        conn_feed_plaintext(c, (const uint8_t *)buf->base, (size_t)nread);
         c->in_feed = false;
     }
     conn_after_event(c);
@@ -1471,6 +1626,8 @@ static void conn_after_event(conn *c)
     if (c->proto == PROTO_H1) {
         h1_flush(c);
         h1_maybe_resume(c);
+        if (c->tls_stalled && !c->paused)
+            conn_tls_pump(c);
         if (c->close_requested) {
             conn_close(c);
             return;
@@ -1590,6 +1747,10 @@ static void on_connection(uv_stream_t *listener, int status)
         conn_close(c);
         return;
     }
+    if (s->tls_ctx && !(c->tls = knd_tls_new(s->tls_ctx))) {
+        conn_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     conn_update_reading(c);
     conn_arm_timer(c);
@@ -1599,6 +1760,7 @@ static void free_server(knd_http_server *s)
 {
     nghttp2_session_callbacks_del(s->h2_callbacks);
     nghttp2_option_del(s->h2_option);
+    knd_tls_ctx_destroy(s->tls_ctx);
     free(s);
 }
 
@@ -1708,7 +1870,14 @@ kn_status knd_http_server_new(const knd_http_options *opts, knd_http_server **ou
         knd_http_server_close(s, NULL, NULL);
         return kn_error_set(err, KN_ERR_NO_MEMORY, "out of memory");
     }
-    kn_status st = bind_listener(s, err);
+    kn_status st = KN_OK;
+    if (opts->tls_cert_file || opts->tls_key_file) {
+        st = opts->tls_cert_file && opts->tls_key_file
+                 ? knd_tls_ctx_new(opts->tls_cert_file, opts->tls_key_file, &s->tls_ctx, err)
+                 : kn_error_set(err, KN_ERR_INVALID_ARGUMENT, "TLS needs both a certificate and a key");
+    }
+    if (st == KN_OK)
+        st = bind_listener(s, err);
     if (st != KN_OK) {
         /* Closing handles needs the loop to run; the caller's next uv_run finishes the release. */
         knd_http_server_close(s, NULL, NULL);

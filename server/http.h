@@ -1,6 +1,7 @@
 /* knd_http: kinesisd's HTTP front end on libuv: HTTP/1.1 (http-parser) with keep-alive and HTTP/2 (nghttp2) with
- * prior knowledge (h2c) on the same port. It knows nothing of Kinesis: it hands each complete request to one
- * handler and writes back whatever the handler answers, whenever it answers (group commit answers later). */
+ * prior knowledge (h2c) on the same port, optionally inside TLS (knd_tls) with ALPN choosing h2 or http/1.1. It knows
+ * nothing of Kinesis: it hands each complete request to one handler and writes back whatever the handler answers,
+ * whenever it answers (group commit answers later). */
 #ifndef KND_HTTP_H
 #define KND_HTTP_H
 
@@ -47,11 +48,15 @@ typedef struct knd_http_options {
     size_t max_body_bytes;         /* default 12 MiB (AWS's 10 MiB PutRecords request plus JSON/base64 overhead);
                                       larger bodies are not read: see knd_request.body_too_large */
     uint32_t header_timeout_ms;    /* time allowed to receive a request's headers (from its first byte, or from
-                                      accept for a new connection); default 10000 */
+                                      accept for a new connection, TLS handshake included); default 10000 */
     uint32_t body_timeout_ms;      /* time allowed to receive a body after its headers (HTTP/2: a whole request
                                       from its stream's opening; the stream is reset); default 30000 */
     uint32_t idle_timeout_ms;      /* keep-alive idle close (also: a client not reading our answers); default
                                       60000 */
+    const char *tls_cert_file;     /* both or neither: PEM certificate chain and unencrypted PEM key. When given,
+                                      every connection on the port is TLS (1.2 or later; ALPN offers h2, then
+                                      http/1.1); the files are read once, in knd_http_server_new */
+    const char *tls_key_file;
     knd_handler_fn handler;
     void *handler_ctx;
 } knd_http_options;

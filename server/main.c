@@ -49,6 +49,7 @@ typedef struct config {
     size_t max_connections;
     size_t max_body_bytes;
     uint32_t header_timeout_ms, body_timeout_ms, idle_timeout_ms;
+    const char *tls_cert, *tls_key;
 } config;
 
 typedef enum { RUNNING, DRAINING, CLOSING_HTTP, WAITING_COMMITS, DONE } phase;
@@ -95,6 +96,9 @@ static const char usage_text[] =
     "  --header-timeout-ms MS   time a client has to send a request's headers (default 10000)\n"
     "  --body-timeout-ms MS     time a client has to send a request's body (default 30000)\n"
     "  --idle-timeout-ms MS     idle keep-alive connections are closed after this (default 60000)\n"
+    "  --tls-cert FILE          serve https: PEM certificate chain (server certificate first); needs --tls-key.\n"
+    "                           ALPN offers h2 and http/1.1 (default: plain http, HTTP/1.1 and h2c)\n"
+    "  --tls-key FILE           the certificate's PEM private key (unencrypted)\n"
     "  --log-level LEVEL        debug, info, warn or error (default info)\n"
     "  --help                   this text\n"
     "  --version                the version\n";
@@ -116,6 +120,8 @@ enum {
     OPT_HEADER_TIMEOUT,
     OPT_BODY_TIMEOUT,
     OPT_IDLE_TIMEOUT,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
     OPT_LOG_LEVEL,
     OPT_HELP,
     OPT_VERSION,
@@ -138,6 +144,8 @@ static const struct option long_options[] = {
     {"header-timeout-ms", required_argument, NULL, OPT_HEADER_TIMEOUT},
     {"body-timeout-ms", required_argument, NULL, OPT_BODY_TIMEOUT},
     {"idle-timeout-ms", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -264,6 +272,12 @@ static int parse_options(int argc, char **argv, config *cfg)
                      ? (cfg->max_body_bytes = (size_t)n, true)
                      : bad_value("max-body-bytes", optarg, "expected 1024 to 1073741824");
             break;
+        case OPT_TLS_CERT:
+            cfg->tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            cfg->tls_key = optarg;
+            break;
         case OPT_LOG_LEVEL:
             ok = knd_log_parse_level(optarg, &cfg->log_level) ||
                  bad_value("log-level", optarg, "expected debug, info, warn or error");
@@ -287,6 +301,10 @@ static int parse_options(int argc, char **argv, config *cfg)
     }
     if (cfg->in_memory && data_dir_given) {
         fprintf(stderr, "kinesisd: --in-memory and --data-dir exclude each other\n");
+        return 2;
+    }
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        fprintf(stderr, "kinesisd: --tls-cert and --tls-key go together\n");
         return 2;
     }
     return 0;
@@ -431,6 +449,8 @@ static kn_status open_http(kinesisd *d, kn_error *err)
         .header_timeout_ms = d->cfg.header_timeout_ms,
         .body_timeout_ms = d->cfg.body_timeout_ms,
         .idle_timeout_ms = d->cfg.idle_timeout_ms,
+        .tls_cert_file = d->cfg.tls_cert,
+        .tls_key_file = d->cfg.tls_key,
         .handler = knd_api_handle,
         .handler_ctx = d->api,
     };
@@ -451,9 +471,9 @@ static void log_started(const kinesisd *d)
 {
     char auth[512];
     describe_auth(d, auth, sizeof auth);
-    const char *fmt = strchr(d->cfg.host, ':') ? "kinesisd %s listening on [%s]:%d, %s%s, auth: %s%s%s"
-                                                : "kinesisd %s listening on %s:%d, %s%s, auth: %s%s%s";
-    knd_log_info(fmt, KN_VERSION, d->cfg.host, knd_http_server_port(d->http),
+    const char *fmt = strchr(d->cfg.host, ':') ? "kinesisd %s listening on %s://[%s]:%d, %s%s, auth: %s%s%s"
+                                                : "kinesisd %s listening on %s://%s:%d, %s%s, auth: %s%s%s";
+    knd_log_info(fmt, KN_VERSION, d->cfg.tls_cert ? "https" : "http", d->cfg.host, knd_http_server_port(d->http),
                  d->cfg.in_memory ? "in memory" : "data in ", d->cfg.in_memory ? "" : d->cfg.data_dir, auth,
                  d->cfg.region ? ", region " : "", d->cfg.region ? d->cfg.region : "");
 }
