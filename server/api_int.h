@@ -37,6 +37,7 @@ struct knd_api {
     int64_t next_expire_ms;         /* when retention is next enforced */
     uv_timer_t *timer;              /* NULL without a loop */
     knd_record_out *records;        /* GetRecords' scratch: KND_GET_RECORDS_MAX entries */
+    kn_buf reply_buf;               /* GetRecords' answer buffer, kept between calls (api_records.c) */
 };
 
 /* One request while its operation runs. */

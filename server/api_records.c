@@ -55,6 +55,9 @@ static void write_seq(knd_jsonw *w, const char *key, const knd_seq *seq)
     knd_jsonw_string(w, key, text, n);
 }
 
+/* A PutRecords result entry's usual size: {"SequenceNumber":"<56 digits>","ShardId":"shardId-<12 digits>"}, */
+#define PUT_RESULT_BYTES 112
+
 static void write_put_result(knd_jsonw *w, const put_wait *p, size_t i)
 {
     char id[KND_SHARD_ID_MAX];
@@ -80,6 +83,7 @@ static void on_committed(void *arg, kn_status status)
     }
     knd_jsonw w;
     knd_jsonw_init(&w, 256 + p->n * 160);
+    knd_jsonw_reserve(&w, 64 + p->n * PUT_RESULT_BYTES);
     knd_jsonw_object_begin(&w, NULL);
     if (p->batch) {
         knd_jsonw_int(&w, "FailedRecordCount", 0);
@@ -133,10 +137,16 @@ static void read_entry(const cJSON *obj, put_entry *e)
 }
 
 /* Checks one record against its stream and picks its shard: the open shard whose hash key range holds the MD5 of
- * the partition key, or the ExplicitHashKey. `member` is how AWS names the record's data in messages. */
-static bool route(knd_call *c, const knd_stream *s, const put_entry *e, const char *member, uint32_t *shard)
+ * the partition key, or the ExplicitHashKey. `entry` is the record's 1-based position in PutRecords (0 for
+ * PutRecord), for the way AWS names the record's data in messages. */
+static bool route(knd_call *c, const knd_stream *s, const put_entry *e, size_t entry, uint32_t *shard)
 {
     if (e->data_len > s->max_record_size) {
+        char member[64];
+        if (entry)
+            snprintf(member, sizeof member, "records.%zu.member.data", entry);
+        else
+            snprintf(member, sizeof member, "data");
         knd_apierr_set(&c->err, 400, "ValidationException",
                        "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have "
                        "length less than or equal to %" PRIu32,
@@ -264,7 +274,7 @@ void knd_api_records_put(knd_call *c)
         knd_apierr_internal(&c->err);
         goto fail;
     }
-    if (!route(c, s, &e, "data", &p->shards[0]))
+    if (!route(c, s, &e, 0, &p->shards[0]))
         goto fail;
     append(c, s, &e, p, min_list[0] ? min_list : NULL);
     return;
@@ -301,12 +311,9 @@ void knd_api_records_put_batch(knd_call *c)
         knd_apierr_invalid_argument(&c->err, "Records size exceeds 5 MB limit");
         goto fail;
     }
-    for (i = 0; i < n; i++) {
-        char member[64];
-        snprintf(member, sizeof member, "records.%zu.member.data", i + 1);
-        if (!route(c, s, &e[i], member, &p->shards[i]))
+    for (i = 0; i < n; i++)
+        if (!route(c, s, &e[i], i + 1, &p->shards[i]))
             goto fail;
-    }
     append(c, s, e, p, NULL);
     free(e);
     return;
@@ -508,6 +515,11 @@ static knd_stream *iterator_stream(knd_call *c, knd_iterator *it)
     return s;
 }
 
+/* A GetRecords record's JSON beside its data and key: names, punctuation, a 56-digit number, a timestamp. */
+#define RECORD_JSON_BYTES 160
+/* The largest GetRecords answer buffer kept for the next call (a full 10 MiB answer needs more, and is freed). */
+#define KEEP_REPLY_BYTES (16u << 20)
+
 static void write_record(knd_jsonw *w, const knd_record_out *r)
 {
     knd_jsonw_object_begin(w, NULL);
@@ -538,8 +550,15 @@ void knd_api_records_get(knd_call *c)
         knd_api_fail(c);
         return;
     }
+    /* The answer's buffer is the API's, kept between calls (up to KEEP_REPLY_BYTES): a fresh multi-megabyte buffer
+     * per call cost a page fault per 4 KiB written. */
     knd_jsonw w;
-    knd_jsonw_init(&w, KND_RESPONSE_CAP);
+    knd_jsonw_init_reuse(&w, &c->api->reply_buf, KND_RESPONSE_CAP);
+    size_t bytes = 256;
+    for (size_t i = 0; i < count; i++)
+        bytes += RECORD_JSON_BYTES + kn_base64_encoded_len(c->api->records[i].data_len) +
+                 c->api->records[i].partition_key_len;
+    knd_jsonw_reserve(&w, bytes);
     knd_jsonw_object_begin(&w, NULL);
     knd_jsonw_array_begin(&w, "Records");
     for (size_t i = 0; i < count; i++)
@@ -559,5 +578,5 @@ void knd_api_records_get(knd_call *c)
     knd_jsonw_int(&w, "MillisBehindLatest", behind);
     knd_jsonw_object_end(&w);
     knd_api_reply_json(c, &w);
-    knd_jsonw_cleanup(&w);
+    knd_jsonw_keep(&w, &c->api->reply_buf, KEEP_REPLY_BYTES);
 }

@@ -21,6 +21,13 @@ typedef struct knd_jsonw {
 /* Caller-allocated; the text is in w->buf (owned by w) until knd_jsonw_cleanup. cap bounds the body's size. */
 void knd_jsonw_init(knd_jsonw *w, size_t cap);
 void knd_jsonw_cleanup(knd_jsonw *w);
+/* Like knd_jsonw_init, but w takes over storage's memory (storage is left empty), so that a large body's buffer can
+ * serve the next body too without new pages; knd_jsonw_keep then gives the memory back to storage when it is at
+ * most `keep` bytes (it is freed otherwise) and cleans w up. */
+void knd_jsonw_init_reuse(knd_jsonw *w, kn_buf *storage, size_t cap);
+void knd_jsonw_keep(knd_jsonw *w, kn_buf *storage, size_t keep);
+/* Makes room for a body of about `bytes` at once (a hint: beyond the cap it does nothing). */
+void knd_jsonw_reserve(knd_jsonw *w, size_t bytes);
 /* KN_OK when every append succeeded and every container was closed; else the first failure. */
 kn_status knd_jsonw_finish(const knd_jsonw *w);
 

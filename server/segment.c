@@ -47,24 +47,68 @@
  *   76     4     CRC-32C of bytes 0..75 followed by the entries
  *   80     n*24  entries {seq_ix u64, arrival ms i64, frame offset u64}: the first frame at or past every 64 KiB
  *
+ * Journal file DATA_DIR/journal: a write-ahead log of commit groups, so that a group touching N shards costs one
+ * fdatasync instead of N. It is created zero-filled (4 MiB at first, grown at checkpoints) for the same reason as
+ * segments, and reused from its start after every checkpoint.
+ *
+ *   offset size  journal header (64 bytes)
+ *   0      8     magic "KNDJNL\0\1"
+ *   8      4     format version = 1
+ *   12     4     0
+ *   16     8     epoch: only records of this epoch are valid; it increases at every checkpoint
+ *   24     36    0
+ *   60     4     CRC-32C of bytes 0..59
+ *
+ * Then records, back to back from offset 64 (each a multiple of 8 long), one per commit group:
+ *
+ *   offset size  record header (32 bytes)
+ *   0      4     CRC-32C of bytes 4 .. record end (the rest of the header and the body)
+ *   4      4     body length (a multiple of 8)
+ *   8      8     epoch (equals the file header's)
+ *   16     8     record number within the epoch: 0 at offset 64, then 1, 2, ... with no gap
+ *   24     4     number of entries
+ *   28     4     record magic "KJNL"
+ *   32     ...   body: entries back to back, each
+ *                  0  4  stream id
+ *                  4  4  shard index
+ *                  8  4  frames length (a multiple of 8)
+ *                  12 4  0
+ *                  16 .. frames, byte for byte as they are written to that shard's segment (see above)
+ *
+ * The journal ends at the first record that is not valid: bad magic or checksum, another epoch, a number out of
+ * sequence, a length past the file's end, or a body whose entries and frames do not parse exactly.
+ *
  * Durability and recovery (the commit path is in store.c):
- * - A group of frames is written with one pwritev at the log's end, then fdatasync; only then are the records
- *   acknowledged and readable. A new segment is created (zero-filled, synced, its directory synced) before frames
- *   go into it, and a segment receives frames only after every earlier segment's frames were synced, so after a
- *   crash only the highest-numbered segment can have a torn tail.
+ * - A commit group's frames are written at the end of each shard's active segment without a sync, then as one
+ *   journal record with one pwritev + fdatasync; only then are the records acknowledged and readable. A group that
+ *   starts a new segment writes and syncs that segment (and its directory) first, and syncs the segment it seals,
+ *   so every segment but a shard's active one is complete on disk.
+ * - Checkpoint: when the next record does not fit in the journal, every segment written since the last checkpoint
+ *   is synced; then the header is rewritten with the next epoch and the record goes to offset 64, in the same
+ *   fdatasync. The header is never written while a segment holds frames that are not synced, so a damaged header
+ *   (a torn checkpoint) means the journal holds nothing that the segments lack: it is read as empty. A clean
+ *   shutdown checkpoints, so it leaves nothing to replay.
+ * - A new segment is created (zero-filled, synced, its directory synced) before frames go into it, and a segment
+ *   receives frames only after every earlier segment's frames were synced, so after a crash only the highest-
+ *   numbered segment of a shard can have a torn tail.
  * - On open, that segment is scanned from its start; the log is cut at the first frame that is all zeros (the clean
  *   end), not well-formed, failing its CRC, or breaking the order (ix strictly increasing, >= base_ix and < 2^63, arrival
- *   times non-decreasing). Nothing past the cut was acknowledged, because acknowledgement waits for the sync of all
- *   of it. What the scan accepted is synced again (after a kill -9 it may exist only in the page cache) and the
- *   segment is sealed at the cut: new frames go to a new segment, so bytes a crash left past the cut are never
- *   followed by newer frames that could make them look like part of the log, and every later scan of the sealed
- *   segment stops at the same place.
+ *   times non-decreasing). What the scan accepted is synced again (after a kill -9 it may exist only in the page
+ *   cache) and the segment is sealed at the cut: new frames go to a new segment, so bytes a crash left past the cut
+ *   are never followed by newer frames that could make them look like part of the log, and every later scan of the
+ *   sealed segment stops at the same place.
+ * - Then the journal is replayed: every frame of a valid record whose seq_ix is past its shard's recovered end (the
+ *   cut lost it, e.g. to a power failure before the segment's pages reached the disk) is written, in journal order,
+ *   to a new segment of its shard, which is synced; frames of streams that no longer exist are skipped. Then the
+ *   journal starts a new epoch. Replaying is idempotent: seq_ix only grows along a shard, so a frame is written at
+ *   most once whatever the journal repeats.
  * - A highest-numbered segment whose header is all zeros never held an acknowledged frame (its header is written
  *   and synced with its first frames); it is removed. A header that is neither valid nor zero is damage that no
  *   crash produces (the header is the first 64 bytes of the file's first write), so the store refuses to open
  *   rather than guess. Index files are rebuilt by a scan when missing or damaged.
- * - A failed write or sync is not acknowledged; its bytes are overwritten with zeros at once (or, if that fails too,
- *   by the next commit before its own sync), so they cannot resurface after a later crash. */
+ * - A failed write or sync is not acknowledged; its bytes (in segments and in the journal) are overwritten with zeros
+ *   at once (or, if that fails too, by the next commit to that place), so they cannot resurface after a later crash.
+ *   A failed journal record's number is reused by the next record, which is written at the same offset. */
 #include "segment.h"
 
 #include "crc32c.h"
@@ -524,5 +568,161 @@ cleanup:
         out->entries = NULL;
         out->n_entries = 0;
     }
+    return rc;
+}
+
+/* ---- journal ---- */
+
+static const uint8_t JNL_MAGIC[8] = {'K', 'N', 'D', 'J', 'N', 'L', 0, 1};
+static const uint8_t JREC_MAGIC[4] = {'K', 'J', 'N', 'L'};
+#define JNL_VERSION 1u
+
+void knd_segment_journal_header_encode(uint64_t epoch, uint8_t out[KND_JOURNAL_HEADER_BYTES])
+{
+    memset(out, 0, KND_JOURNAL_HEADER_BYTES);
+    memcpy(out, JNL_MAGIC, 8);
+    put32(out + 8, JNL_VERSION);
+    put64(out + 16, epoch);
+    put32(out + 60, knd_crc32c_compute(out, 60));
+}
+
+bool knd_segment_journal_header_decode(const uint8_t in[KND_JOURNAL_HEADER_BYTES], uint64_t *epoch)
+{
+    if (memcmp(in, JNL_MAGIC, 8) != 0 || get32(in + 8) != JNL_VERSION ||
+        get32(in + 60) != knd_crc32c_compute(in, 60))
+        return false;
+    *epoch = get64(in + 16);
+    return true;
+}
+
+void knd_segment_journal_entry_encode(uint8_t out[KND_JOURNAL_ENTRY_HEADER_BYTES], uint32_t stream_id,
+                                      uint32_t shard_index, uint32_t frames_len)
+{
+    put32(out, stream_id);
+    put32(out + 4, shard_index);
+    put32(out + 8, frames_len);
+    put32(out + 12, 0);
+}
+
+void knd_segment_journal_record_encode(uint8_t out[KND_JOURNAL_RECORD_HEADER_BYTES], uint64_t epoch, uint64_t no,
+                                       uint32_t entries, const struct iovec *body, int n)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += body[i].iov_len;
+    put32(out + 4, (uint32_t)len);
+    put64(out + 8, epoch);
+    put64(out + 16, no);
+    put32(out + 24, entries);
+    memcpy(out + 28, JREC_MAGIC, 4);
+    uint32_t crc = knd_crc32c_compute(out + 4, KND_JOURNAL_RECORD_HEADER_BYTES - 4);
+    for (int i = 0; i < n; i++)
+        crc = knd_crc32c_extend(crc, body[i].iov_base, body[i].iov_len);
+    put32(out, crc);
+}
+
+/* True when body[0..len) is exactly `entries` entries whose frames all parse and pass their checksums. */
+static bool journal_body_ok(const uint8_t *body, size_t len, uint32_t entries)
+{
+    size_t pos = 0;
+    for (uint32_t e = 0; e < entries; e++) {
+        if (len - pos < KND_JOURNAL_ENTRY_HEADER_BYTES)
+            return false;
+        size_t flen = get32(body + pos + 8);
+        pos += KND_JOURNAL_ENTRY_HEADER_BYTES;
+        if (flen % 8 || flen > len - pos || get32(body + pos - 4) != 0)
+            return false;
+        for (size_t fpos = 0; fpos < flen;) {
+            knd_frame f;
+            if (flen - fpos < KND_FRAME_HEADER_BYTES ||
+                knd_segment_frame_parse(body + pos + fpos, flen - fpos, &f) != KND_FRAME_OK ||
+                !knd_segment_frame_verify(body + pos + fpos, &f))
+                return false;
+            fpos += f.size;
+        }
+        pos += flen;
+    }
+    return pos == len;
+}
+
+/* Calls fn for every entry of a record body that journal_body_ok accepted. */
+static bool journal_body_each(const uint8_t *body, size_t len, knd_journal_entry_fn fn, void *ctx)
+{
+    for (size_t pos = 0; pos < len;) {
+        const uint8_t *e = body + pos;
+        size_t flen = get32(e + 8);
+        if (!fn(ctx, get32(e), get32(e + 4), e + KND_JOURNAL_ENTRY_HEADER_BYTES, flen))
+            return false;
+        pos += KND_JOURNAL_ENTRY_HEADER_BYTES + flen;
+    }
+    return true;
+}
+
+/* Reads the record at off: 1 when it is a valid record of epoch/no (its body then at *body), 0 when it is not,
+ * or an errno value (negated). *rec_epoch gets the epoch of a record with a good checksum (0 otherwise). */
+static int journal_record_at(window *w, uint64_t off, uint64_t epoch, uint64_t no, const uint8_t **body,
+                             size_t *body_len, uint32_t *entries, uint64_t *rec_epoch)
+{
+    const uint8_t *p;
+    *rec_epoch = 0;
+    int rc = window_get(w, off, KND_JOURNAL_RECORD_HEADER_BYTES, &p);
+    if (rc)
+        return rc < 0 ? 0 : -rc;
+    size_t len = get32(p + 4);
+    if (memcmp(p + 28, JREC_MAGIC, 4) != 0 || len % 8 ||
+        len > w->file_size - off - KND_JOURNAL_RECORD_HEADER_BYTES)
+        return 0;
+    if ((rc = window_get(w, off, KND_JOURNAL_RECORD_HEADER_BYTES + len, &p)))
+        return rc < 0 ? 0 : -rc;
+    if (get32(p) != knd_crc32c_compute(p + 4, KND_JOURNAL_RECORD_HEADER_BYTES - 4 + len))
+        return 0;
+    *rec_epoch = get64(p + 8);
+    *entries = get32(p + 24);
+    *body = p + KND_JOURNAL_RECORD_HEADER_BYTES;
+    *body_len = len;
+    return *rec_epoch == epoch && get64(p + 16) == no && journal_body_ok(*body, len, *entries);
+}
+
+int knd_segment_journal_scan(int fd, knd_journal_scan *out, knd_journal_entry_fn fn, void *ctx)
+{
+    memset(out, 0, sizeof *out);
+    struct stat st;
+    if (fstat(fd, &st))
+        return errno;
+    window w = {.fd = fd, .file_size = (uint64_t)st.st_size};
+    const uint8_t *p;
+    int rc = 0;
+    out->file_size = w.file_size;
+    out->end = KND_JOURNAL_HEADER_BYTES;
+    if ((rc = window_get(&w, 0, KND_JOURNAL_HEADER_BYTES, &p)) != 0) {
+        rc = rc < 0 ? 0 : rc; /* shorter than a header: a creation that never completed, nothing to read */
+        goto cleanup;
+    }
+    out->header_ok = knd_segment_journal_header_decode(p, &out->epoch);
+    out->max_epoch = out->header_ok ? out->epoch : 0;
+    for (uint64_t off = KND_JOURNAL_HEADER_BYTES, no = 0;; no++) {
+        const uint8_t *body = NULL;
+        size_t len = 0;
+        uint32_t entries = 0;
+        uint64_t rec_epoch;
+        int valid = journal_record_at(&w, off, out->epoch, no, &body, &len, &entries, &rec_epoch);
+        if (no == 0 && rec_epoch > out->max_epoch)
+            out->max_epoch = rec_epoch;
+        if (valid < 0) {
+            rc = -valid;
+            break;
+        }
+        if (!valid || !out->header_ok)
+            break;
+        if (!journal_body_each(body, len, fn, ctx)) {
+            rc = ECANCELED;
+            break;
+        }
+        out->records++;
+        off += KND_JOURNAL_RECORD_HEADER_BYTES + len;
+        out->end = off;
+    }
+cleanup:
+    free(w.buf);
     return rc;
 }

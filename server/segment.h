@@ -1,5 +1,6 @@
 /* knd_segment: the on-disk format of kinesisd's record log (specified byte by byte at the top of segment.c):
- * segment files of framed records, their sidecar index files, and the scan that recovers a segment after a crash.
+ * segment files of framed records, their sidecar index files, the journal that makes commit groups durable with one
+ * fdatasync, and the scans that recover segments and the journal after a crash.
  * Everything here is plain file I/O with no shared state, so it is safe to call from libuv's worker threads. */
 #ifndef KND_SEGMENT_H
 #define KND_SEGMENT_H
@@ -103,5 +104,42 @@ struct iovec;
 int knd_segment_pwritev_all(int fd, struct iovec *iov, int iovcnt, uint64_t off);
 /* fsync of a directory, so entries created or removed in it are durable. Returns 0 or an errno value. */
 int knd_segment_sync_dir(const char *dir);
+
+/* ---- the journal: one record per commit group, holding the group's frames for every shard it touched ---- */
+
+#define KND_JOURNAL_HEADER_BYTES 64
+#define KND_JOURNAL_RECORD_HEADER_BYTES 32
+#define KND_JOURNAL_ENTRY_HEADER_BYTES 16
+
+void knd_segment_journal_header_encode(uint64_t epoch, uint8_t out[KND_JOURNAL_HEADER_BYTES]);
+/* False when the header is not one knd_segment_journal_header_encode wrote. */
+bool knd_segment_journal_header_decode(const uint8_t in[KND_JOURNAL_HEADER_BYTES], uint64_t *epoch);
+/* The header of one entry: frames_len bytes of frames (a multiple of 8) of one shard follow it. */
+void knd_segment_journal_entry_encode(uint8_t out[KND_JOURNAL_ENTRY_HEADER_BYTES], uint32_t stream_id,
+                                      uint32_t shard_index, uint32_t frames_len);
+/* Fills a record's header for the body iov[0..n) (its entries, back to back), checksum included. The body's length
+ * must be a multiple of 8 and below 4 GiB. */
+void knd_segment_journal_record_encode(uint8_t out[KND_JOURNAL_RECORD_HEADER_BYTES], uint64_t epoch, uint64_t no,
+                                       uint32_t entries, const struct iovec *body, int n);
+
+/* Called for each entry of each valid record, in journal order; frames (len bytes) are well-formed frames with good
+ * checksums, valid only during the call. Returning false stops the scan (knd_segment_journal_scan returns
+ * ECANCELED). */
+typedef bool (*knd_journal_entry_fn)(void *ctx, uint32_t stream_id, uint32_t shard_index, const uint8_t *frames,
+                                     size_t len);
+
+typedef struct knd_journal_scan {
+    bool header_ok;      /* false: the header is zero or damaged, so no record is valid */
+    uint64_t epoch;      /* the header's epoch */
+    uint64_t max_epoch;  /* the largest epoch in the header or in a record with a good checksum at the first
+                          * position: a new epoch must exceed it */
+    uint64_t records;    /* valid records */
+    uint64_t end;        /* offset just past the last valid record */
+    uint64_t file_size;
+} knd_journal_scan;
+
+/* Reads the journal in fd from its start: the records of the header's epoch numbered 0, 1, 2, ... up to the first
+ * one that is torn, of another epoch, out of sequence or malformed. Returns 0 or an errno value. */
+int knd_segment_journal_scan(int fd, knd_journal_scan *out, knd_journal_entry_fn fn, void *ctx);
 
 #endif

@@ -25,19 +25,33 @@ typedef struct limbs {
     uint64_t l[3];
 } limbs;
 
+/* Big-endian 64-bit loads and stores, written so that compilers emit one bswap: readers make and format a number
+ * per record returned. */
+static uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
 static limbs from_seq(const knd_seq *s)
 {
-    limbs v = {{0, 0, 0}};
-    for (int i = 0; i < KND_SEQ_BYTES; i++)
-        v.l[2 - i / 8] = v.l[2 - i / 8] << 8 | s->b[i];
-    return v;
+    return (limbs){{load_be64(s->b + 16), load_be64(s->b + 8), load_be64(s->b)}};
 }
 
 static knd_seq to_seq(const limbs *v)
 {
     knd_seq s;
-    for (int i = 0; i < KND_SEQ_BYTES; i++)
-        s.b[i] = (uint8_t)(v->l[2 - i / 8] >> (56 - 8 * (i % 8)));
+    store_be64(s.b, v->l[2]);
+    store_be64(s.b + 8, v->l[1]);
+    store_be64(s.b + 16, v->l[0]);
     return s;
 }
 
@@ -108,37 +122,88 @@ bool knd_seq_parse(const char *s, size_t len, knd_seq *out)
     return true;
 }
 
-/* v /= d, returns the remainder. */
-static uint64_t divmod(limbs *v, uint64_t d)
+/* (hi * 2^64 + lo) / d for hi < d, so that the quotient fits in 64 bits; *rem gets the remainder. On x86-64 this is
+ * one divq: the compiler turns a 128-bit division into a call to the generic __udivmodti4, which cost more than
+ * everything else in formatting a number. */
+static inline uint64_t div_128_64(uint64_t hi, uint64_t lo, uint64_t d, uint64_t *rem)
 {
-    unsigned __int128 rem = 0;
-    for (int i = 2; i >= 0; i--) {
-        unsigned __int128 cur = rem << 64 | v->l[i];
-        v->l[i] = (uint64_t)(cur / d);
-        rem = cur % d;
-    }
-    return (uint64_t)rem;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    uint64_t q, r;
+    __asm__("divq %4" : "=a"(q), "=d"(r) : "a"(lo), "d"(hi), "rm"(d));
+    *rem = r;
+    return q;
+#else
+    unsigned __int128 n = (unsigned __int128)hi << 64 | lo;
+    *rem = (uint64_t)(n % d);
+    return (uint64_t)(n / d);
+#endif
 }
 
+/* v /= d, returns the remainder. A limb below d with no remainder above it needs no division: a 56-digit number
+ * takes 3 divisions in all instead of 9. */
+static uint64_t divmod(limbs *v, uint64_t d)
+{
+    uint64_t rem = 0;
+    for (int i = 2; i >= 0; i--) {
+        if (rem == 0 && v->l[i] < d) {
+            rem = v->l[i];
+            v->l[i] = 0;
+        } else {
+            v->l[i] = div_128_64(rem, v->l[i], d, &rem);
+        }
+    }
+    return rem;
+}
+
+#define CHUNK 10000000000000000000u /* 10^19: the largest power of 10 in 64 bits */
+#define CHUNK_DIGITS 19
+
+static const char k_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                              "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                              "8081828384858687888990919293949596979899";
+
+/* Writes v < 100000 as exactly 5 digits. */
+static void put_5(char *out, uint32_t v)
+{
+    uint32_t hi = v / 1000, lo = v - hi * 1000, mid = lo / 10;
+    memcpy(out, k_pairs + 2 * hi, 2);
+    memcpy(out + 2, k_pairs + 2 * mid, 2);
+    out[4] = (char)('0' + lo - mid * 10);
+}
+
+/* Writes v < 10^19 as exactly 19 digits: split into groups of 4, 5, 5 and 5 digits whose conversions do not depend
+ * on each other (the CPU runs them side by side, where digit-by-digit division is one long chain). */
+static void put_chunk(char *out, uint64_t v)
+{
+    uint64_t hi = v / 10000000000u, lo = v - hi * 10000000000u; /* < 10^9, < 10^10 */
+    uint32_t a = (uint32_t)(hi / 100000), b = (uint32_t)(hi % 100000);
+    uint32_t c = (uint32_t)(lo / 100000), d = (uint32_t)(lo % 100000);
+    memcpy(out, k_pairs + 2 * (a / 100), 2);
+    memcpy(out + 2, k_pairs + 2 * (a % 100), 2);
+    put_5(out + 4, b);
+    put_5(out + 9, c);
+    put_5(out + 14, d);
+}
+
+/* The value in base 10^19 (at most 4 chunks for 192 bits), then each chunk as digits; only the most significant
+ * chunk loses its leading zeros. */
 size_t knd_seq_format(const knd_seq *s, char out[KND_SEQ_DEC_MAX])
 {
     limbs v = from_seq(s);
-    char rev[KND_SEQ_DEC_MAX];
-    size_t n = 0;
-    do {
-        uint64_t chunk = divmod(&v, 10000000000000000000u); /* 10^19: the largest power of 10 in 64 bits */
-        bool more = v.l[0] || v.l[1] || v.l[2];
-        for (int i = 0; i < 19 && (more || chunk); i++) {
-            rev[n++] = (char)('0' + chunk % 10);
-            chunk /= 10;
-        }
-        if (!more)
-            break;
-    } while (true);
-    if (n == 0)
-        rev[n++] = '0';
-    for (size_t i = 0; i < n; i++)
-        out[i] = rev[n - 1 - i];
-    out[n] = '\0';
-    return n;
+    uint64_t chunk[4];
+    int n = 0;
+    do
+        chunk[n++] = divmod(&v, CHUNK);
+    while (v.l[0] || v.l[1] || v.l[2]);
+    char top[CHUNK_DIGITS];
+    put_chunk(top, chunk[n - 1]);
+    size_t skip = 0;
+    while (skip < CHUNK_DIGITS - 1 && top[skip] == '0')
+        skip++;
+    size_t len = CHUNK_DIGITS - skip;
+    memcpy(out, top + skip, len);
+    for (int i = n - 2; i >= 0; i--, len += CHUNK_DIGITS)
+        put_chunk(out + len, chunk[i]);
+    out[len] = '\0';
+    return len;
 }
