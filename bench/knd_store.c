@@ -3,7 +3,10 @@
  * the shards by a hash of their number) and appends again as soon as its commit callback reports the batch
  * durable, until N records are stored; then one reader drains every shard with GetRecords-sized reads.
  *
- *   bench_knd_store [-n records] [-c writers] [-b batch] [-s bytes] [-k shards] [-d dir | -m]
+ *   bench_knd_store [-n records] [-c writers] [-b batch] [-s bytes] [-k shards] [-r per_turn] [-d dir | -m]
+ *
+ * -r N lets at most N writers append per turn of the event loop (0, the default: all at once), the others waiting
+ * for the next turn; that models a server whose requests trickle in while a commit is on disk (pipelined commits).
  *
  * Prints records/s, commits and fdatasyncs per second, the average group size, the drain rate, and the process's
  * peak and current RSS. Defaults: -n 1000000 -c 64 -b 1 -s 100 -k 4, data in a fresh temporary directory. */
@@ -24,7 +27,10 @@ typedef struct bench {
     knd_store *store;
     knd_stream *stream;
     long total, issued, committed;
-    int batch, size, shards, inflight;
+    int batch, size, shards, inflight, per_turn;
+    struct writer **waiting;   /* -r: writers due to append, in order */
+    int nwaiting;
+    uv_idle_t turn;
     knd_record_in *recs;
     uint8_t *data;
     int failures;
@@ -66,6 +72,18 @@ static long rss_kb(const char *field)
 
 static void issue(writer *w);
 
+static void on_turn(uv_idle_t *h)
+{
+    bench *b = h->data;
+    int n = b->nwaiting < b->per_turn ? b->nwaiting : b->per_turn;
+    for (int i = 0; i < n; i++)
+        issue(b->waiting[i]);
+    memmove(b->waiting, b->waiting + n, (size_t)(b->nwaiting - n) * sizeof *b->waiting);
+    b->nwaiting -= n;
+    if (!b->nwaiting)
+        uv_idle_stop(h);
+}
+
 static void on_commit(void *ctx, kn_status status)
 {
     writer *w = ctx;
@@ -75,7 +93,13 @@ static void on_commit(void *ctx, kn_status status)
         b->failures++;
     else
         b->committed += b->batch;
-    issue(w);
+    if (!b->per_turn) {
+        issue(w);
+        return;
+    }
+    if (b->nwaiting++ == 0)
+        uv_idle_start(&b->turn, on_turn);
+    b->waiting[b->nwaiting - 1] = w;
 }
 
 static void issue(writer *w)
@@ -137,22 +161,23 @@ int main(int argc, char **argv)
     int writers = 64, opt;
     bool memory = false;
     char dir[256] = "";
-    while ((opt = getopt(argc, argv, "n:c:b:s:k:d:m")) != -1) {
+    while ((opt = getopt(argc, argv, "n:c:b:s:k:r:d:m")) != -1) {
         switch (opt) {
         case 'n': b.total = atol(optarg); break;
         case 'c': writers = atoi(optarg); break;
         case 'b': b.batch = atoi(optarg); break;
         case 's': b.size = atoi(optarg); break;
         case 'k': b.shards = atoi(optarg); break;
+        case 'r': b.per_turn = atoi(optarg); break;
         case 'd': snprintf(dir, sizeof dir, "%s", optarg); break;
         case 'm': memory = true; break;
         default:
-            fprintf(stderr, "usage: %s [-n records] [-c writers] [-b batch] [-s bytes] [-k shards] [-d dir | -m]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [-n records] [-c writers] [-b batch] [-s bytes] [-k shards] [-r per_turn] "
+                    "[-d dir | -m]\n", argv[0]);
             return 2;
         }
     }
-    if (b.batch < 1 || b.batch > 500 || writers < 1 || b.shards < 1 || b.size < 0) {
+    if (b.batch < 1 || b.batch > 500 || writers < 1 || b.shards < 1 || b.size < 0 || b.per_turn < 0) {
         fprintf(stderr, "bad arguments\n");
         return 2;
     }
@@ -179,12 +204,15 @@ int main(int argc, char **argv)
         return 1;
     }
     writer *w = calloc((size_t)writers, sizeof *w);
+    b.waiting = calloc((size_t)writers, sizeof *b.waiting);
+    uv_idle_init(&b.loop, &b.turn);
+    b.turn.data = &b;
     double t0 = now_s();
     for (int i = 0; i < writers; i++) {
         w[i].b = &b;
         issue(&w[i]);
     }
-    while (b.inflight)
+    while (b.inflight || b.nwaiting)
         uv_run(&b.loop, UV_RUN_ONCE);
     double secs = now_s() - t0;
     knd_store_stats st;
@@ -193,15 +221,19 @@ int main(int argc, char **argv)
     double read_secs = drain(&b, &read_count);
     printf("mode=%s records=%ld size=%d writers=%d batch=%d shards=%d\n", memory ? "in-memory" : "disk",
            b.committed, b.size, writers, b.batch, b.shards);
-    printf("append: %.0f records/s (%.2f s), %.0f commits/s, %.0f fdatasync/s, %.1f records per commit, "
-           "failures %d\n",
-           (double)b.committed / secs, secs, (double)st.commits / secs, (double)st.syncs / secs,
+    printf("append: %.0f records/s (%.2f s), %.0f commits/s (%.0f%% pipelined), %.0f fdatasync/s, "
+           "%.1f records per commit, failures %d\n",
+           (double)b.committed / secs, secs, (double)st.commits / secs,
+           st.commits ? 100.0 * (double)st.pipelined / (double)st.commits : 0.0, (double)st.syncs / secs,
            st.commits ? (double)st.records / (double)st.commits : 0.0, b.failures);
     printf("drain:  %.0f records/s (%ld records, %.2f s)\n", (double)read_count / read_secs, read_count, read_secs);
     printf("rss:    %ld kB now, %ld kB peak, %llu segments\n", rss_kb("VmRSS:"), rss_kb("VmHWM:"),
            (unsigned long long)st.segments);
     knd_store_close(b.store);
+    uv_close((uv_handle_t *)&b.turn, NULL);
+    uv_run(&b.loop, UV_RUN_DEFAULT);
     uv_loop_close(&b.loop);
+    free(b.waiting);
     if (own_dir)
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(w);

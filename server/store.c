@@ -8,16 +8,25 @@
  * after the other 179 us; one journal file 45 us, 59 us with the 4 segment writes). So a group is written to the
  * segments without a sync and made durable by one journal record and one fdatasync.
  *
- * Commit path (group commit, one group in flight for the whole store):
+ * Commit path (group commit on one commit thread):
  *   knd_store_append (loop thread) assigns sequence numbers, encodes each record into its frame (checksum
- *   included) and queues one "pend" per shard touched, then marks the shard ready. An idle handle launches, when no
- *   commit is in flight, one job for every ready shard's queued pends (up to 16 MiB): on a worker thread it writes
- *   each shard's pends with one pwritev at its log's end (no sync), then all of them as one journal record with
- *   one pwritev and one fdatasync. Back on the loop thread the records become visible (the segments' visible ends
- *   move) and each append's callback runs once all its pends are done. Appends arriving while a job is in flight
- *   queue up and form the next group, so the number of syncs adapts to the load: one record per sync when idle,
- *   dozens per sync at 64 connections, thousands with PutRecords. Nothing is readable before the sync of its
- *   journal record returned; that is the durability contract of store.h.
+ *   included) and queues one "pend" per shard touched, then marks the shard ready. An idle handle plans one job for
+ *   every ready shard's queued pends (up to 16 MiB) and queues it for the store's commit thread, which writes each
+ *   shard's pends with one pwritev at its log's end (no sync), then all of them as one journal record with one
+ *   pwritev and one fdatasync. Back on the loop thread (uv_async) the records become visible (the segments' visible
+ *   ends move) and each append's callback runs once all its pends are done. Appends arriving while a job is on disk
+ *   form the next group, so the number of syncs adapts to the load: one record per sync when idle, dozens per sync
+ *   at 64 connections, thousands with PutRecords. Nothing is readable before the sync of its journal record
+ *   returned; that is the durability contract of store.h.
+ *   Pipelining: the next group is planned while the previous job is in flight, at the segment ends and journal
+ *   position that job will leave, and grows with every append until the commit thread takes it, which it does the
+ *   moment the previous fdatasync returns. So the disk does not wait for the loop to notice a completion (the loop
+ *   may be busy answering for a while), and under load the commit thread never sleeps between groups (no futex
+ *   wake per group). Groups stay as large as before: a group still holds what arrived during one sync. Ordering is
+ *   kept by the single commit thread: a job's writes start only after the previous job's fdatasync returned, and
+ *   completions reach the loop in order. A pipelined job never starts a segment, checkpoints, or follows a failure
+ *   (launch_pipelined lists what waits for the loop instead), and the commit thread cancels it when the job before
+ *   it did not commit everything (its frames and journal record would sit behind bytes that are now zeros).
  *
  * Checkpoints: when a record does not fit in the rest of the journal, the job first syncs every segment written
  * since the last checkpoint (the "dirty" list), then starts a new epoch of the journal at its start (segment.c says
@@ -43,8 +52,10 @@
  * the disk is capped (256 MiB), as is --in-memory mode (memory_limit_bytes). GetRecords' read buffer is kept
  * between reads up to READ_BUF_KEEP.
  *
- * Threads: everything here runs on the loop thread except job_work and prep_work, which touch only the job's own
- * fields, file descriptors pinned for them, and the immutable dir and identity fields of logs. */
+ * Threads: everything here runs on the loop thread except the commit thread (committer_main, job_work) and prep_work
+ * on libuv's pool, which touch only the job's own fields, file descriptors pinned for them, and the immutable dir and
+ * identity fields of logs. The loop changes a queued job only while it holds the committer's mutex and the commit
+ * thread has not taken it (job->taken). */
 #include "store.h"
 
 #include "../lib/error.h"
@@ -74,11 +85,13 @@
 #define JOURNAL_START_BYTES (4ull << 20)
 #define JOURNAL_MAX_BYTES (64ull << 20)        /* growth stops here unless one record needs more */
 #define JOURNAL_GROW_STEP (1ull << 20)
+#define JOURNAL_EPOCH_RESTART (UINT64_C(1) << 63)
 #define DEFAULT_MEMORY_LIMIT (1ull << 30)
 #define FD_CACHE_MAX 256
 #define READ_CHUNK (256u << 10)
 #define READ_BUF_KEEP (16u << 20)              /* a larger read buffer is released before the next read */
 #define CURSORS 4
+#define IOV_SMALL 64                           /* pends per extent or journal record written without a malloc */
 #define MS_PER_HOUR 3600000LL
 #define MAX_SHARDS 100000u
 
@@ -137,7 +150,7 @@ typedef struct extent {
     int64_t created_ms;
     int fd;                   /* existing segment's or spare's fd; -1: the worker creates the file */
     uint64_t fd_size;         /* bytes already zero-filled behind fd (spare) */
-    pend *first;
+    pend *first, *last;
     uint32_t npend;
     int err;                  /* out: 0, an errno value, or ECANCELED when not attempted */
     const char *op;           /* out: what failed */
@@ -169,13 +182,35 @@ typedef struct journal_write {
 } journal_write;
 
 typedef struct job {
-    uv_work_t req;
     knd_store *st;
+    uint64_t seq;             /* the store's job counter: tells a log whether it is in this job (pipe_seq) */
     shard_work *work;
-    size_t nwork;
+    size_t nwork, work_cap;
     seg **sync_segs;          /* checkpoint: the dirty segments, pinned */
     journal_write j;
+    uint64_t rec;             /* the journal record's planned size (its size once written, unless a part fails) */
+    uint64_t bytes;           /* frame bytes taken, against JOB_MAX_BYTES */
+    bool pipelined;           /* planned while the previous job was in flight, at the ends that job will leave */
+    uint64_t jlimit;          /* pipelined: the journal's size once the previous job is done */
+    bool taken;               /* the committer started it (guarded by the committer's mutex) */
+    struct job *lnext;        /* the loop's list of jobs in flight, oldest first */
+    struct job *cnext;        /* the committer's queue, then its list of finished jobs */
 } job;
+
+/* The thread that runs commit jobs, one after the other, in the order the loop planned them. A job planned while
+ * another is in flight waits in the queue and is taken the moment the previous one's fdatasync returns, without a
+ * round trip through the loop; the loop can still add appends to it until then (see launch_pipelined). */
+typedef struct committer {
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    uv_async_t async;         /* finished jobs go back to the loop through it */
+    bool started;             /* thread, mutex, cond and async exist */
+    bool stop, waiting;       /* guarded by mu */
+    job *queue, *queue_tail;  /* guarded by mu */
+    job *done, *done_tail;    /* guarded by mu */
+    bool last_failed;         /* committer thread only: the previous job did not commit all it held */
+} committer;
 
 /* Background creation of the next segment file. */
 typedef struct prep {
@@ -201,7 +236,11 @@ struct knd_shard_log {
     bool any;                 /* a record was ever committed (or recovered) */
     uint64_t dirty_end;       /* active segment: bytes up to here past `end` may hold failed frames */
     pend *pend_head, **pend_tail;
-    bool busy;                /* part of the job in flight */
+    uint32_t busy;            /* jobs in flight that hold part of this log */
+    bool roll_busy;           /* a job in flight starts a new segment here: nothing may be planned behind it */
+    uint64_t wend;            /* busy and not roll_busy: the active segment's end once the jobs in flight are done */
+    uint64_t pipe_seq;        /* seq of the last job this log was planned into; pipe_work is its index there */
+    size_t pipe_work;
     prep *prep;
     int spare_fd;
     uint64_t spare_no, spare_size;
@@ -233,8 +272,12 @@ struct knd_store {
     bool idle_started, closing;
     shard_log *ready;
     doomed *doomed;
-    uint32_t in_flight;     /* jobs and preps on the thread pool */
-    job *job;               /* the commit in flight (disk) */
+    uint32_t in_flight;     /* jobs (on the committer) and preps (on the thread pool) */
+    job *jobs, *jobs_tail;  /* the commits in flight (disk), oldest first: at most two */
+    uint32_t njobs;
+    uint64_t job_seq;
+    bool pipe_drain;        /* a ready shard needs a job planned with nothing in flight: no new pipelined job */
+    committer com;
     int jfd;                /* the journal; -1 --in-memory */
     uint64_t jsize, joff, jno, jepoch, jdirty_end;
     bool jforce_checkpoint; /* a checkpoint failed after it may have written the header: the next must redo it */
@@ -320,7 +363,7 @@ static void seg_adopt_fd(knd_store *st, seg *g, int fd)
     st->open_fds++;
     for (seg *v = st->lru_tail; v && st->open_fds > FD_CACHE_MAX;) {
         seg *prev = v->lru_prev;
-        if (!v->pins)
+        if (!v->pins && v != g) /* g's caller is about to use (and pin) it; the cap is exceeded while all are pinned */
             seg_close_fd(st, v);
         v = prev;
     }
@@ -586,7 +629,8 @@ static void extent_undo(const char *dir, extent *e)
 static int extent_write(const shard_log *log, extent *e, uint32_t *syncs)
 {
     uint8_t header[KND_SEGMENT_HEADER_BYTES];
-    struct iovec *iov = calloc(e->npend + 1, sizeof *iov);
+    struct iovec small[IOV_SMALL];
+    struct iovec *iov = e->npend + 1 <= IOV_SMALL ? small : malloc((e->npend + 1) * sizeof *iov);
     int n = 0, rc = 0;
     if (!iov) {
         e->op = "allocate";
@@ -624,7 +668,8 @@ static int extent_write(const shard_log *log, extent *e, uint32_t *syncs)
     if (e->created)
         rc = knd_segment_sync_dir(log->dir);
 cleanup:
-    free(iov);
+    if (iov != small)
+        free(iov);
     return rc;
 }
 
@@ -669,8 +714,11 @@ static int journal_record_write(job *j, size_t npend)
 {
     journal_write *jw = &j->j;
     uint8_t header[KND_JOURNAL_RECORD_HEADER_BYTES];
-    struct iovec *iov = malloc((2 * npend + 1) * sizeof *iov);
-    uint8_t *entries = malloc(npend * KND_JOURNAL_ENTRY_HEADER_BYTES);
+    struct iovec iov_small[2 * IOV_SMALL + 1];
+    uint8_t entries_small[IOV_SMALL * KND_JOURNAL_ENTRY_HEADER_BYTES];
+    bool small = npend <= IOV_SMALL;
+    struct iovec *iov = small ? iov_small : malloc((2 * npend + 1) * sizeof *iov);
+    uint8_t *entries = small ? entries_small : malloc(npend * KND_JOURNAL_ENTRY_HEADER_BYTES);
     int n = 1, rc = 0;
     jw->op = "allocate";
     if (!iov || !entries) {
@@ -709,8 +757,10 @@ static int journal_record_write(job *j, size_t npend)
     }
     jw->syncs++;
 cleanup:
-    free(iov);
-    free(entries);
+    if (!small) {
+        free(iov);
+        free(entries);
+    }
     return rc;
 }
 
@@ -746,12 +796,77 @@ static void journal_commit(job *j)
     }
 }
 
-static void job_work(uv_work_t *req)
+static void job_work(job *j)
 {
-    job *j = req->data;
     for (size_t i = 0; i < j->nwork; i++)
         shard_work_write(&j->work[i], &j->j.syncs);
     journal_commit(j);
+}
+
+/* A pipelined job whose predecessor failed is not attempted: its frames were placed behind frames that are now
+ * zeros (a reader would stop at them, a recovery scan too), and its journal record behind a record that is not
+ * valid (the journal scan stops there). Its appends fail; the loop re-plans what comes next from the visible ends. */
+static void job_cancel(job *j)
+{
+    for (size_t i = 0; i < j->nwork; i++) {
+        for (int k = 0; k < 2; k++) {
+            extent *e = &j->work[i].ext[k];
+            if (e->used) {
+                e->err = ECANCELED;
+                e->op = "commit after a failed commit";
+            }
+        }
+    }
+}
+
+/* Whether anything the job held was not committed: a pipelined successor was placed behind all of it. */
+static bool job_failed(const job *j)
+{
+    if (j->j.err)
+        return true;
+    for (size_t i = 0; i < j->nwork; i++)
+        for (int k = 0; k < 2; k++)
+            if (j->work[i].ext[k].used && j->work[i].ext[k].err)
+                return true;
+    return false;
+}
+
+/* The committer thread: jobs in queue order. Finished jobs go back to the loop in the same order. */
+static void committer_main(void *arg)
+{
+    committer *c = arg;
+    uv_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->queue && !c->stop) {
+            c->waiting = true;
+            uv_cond_wait(&c->cv, &c->mu);
+            c->waiting = false;
+        }
+        if (!c->queue)
+            break;
+        job *j = c->queue;
+        c->queue = j->cnext;
+        if (!c->queue)
+            c->queue_tail = NULL;
+        j->cnext = NULL;
+        j->taken = true;
+        uv_mutex_unlock(&c->mu);
+        if (j->pipelined && c->last_failed)
+            job_cancel(j);
+        else
+            job_work(j);
+        c->last_failed = job_failed(j);
+        uv_mutex_lock(&c->mu);
+        if (c->done_tail)
+            c->done_tail->cnext = j;
+        else
+            c->done = j;
+        c->done_tail = j;
+        uv_mutex_unlock(&c->mu);
+        uv_async_send(&c->async);
+        uv_mutex_lock(&c->mu);
+    }
+    uv_mutex_unlock(&c->mu);
 }
 
 /* ---- disk commit jobs: the loop's side ---- */
@@ -785,7 +900,7 @@ static kn_status extent_done(shard_log *log, extent *e)
         return KN_ERR_IO;
     }
     seg *g = e->seg;
-    if (g && e->sync)
+    if (g && e->sync && !log->busy) /* a pipelined job still in flight may have written it since */
         clear_dirty(st, g);
     if (!g) {
         g = e->new_seg;
@@ -843,7 +958,7 @@ static void journal_done(knd_store *st, job *j)
 
 static void maybe_prepare(shard_log *log);
 static void reap_doomed(knd_store *st, waiter **done);
-static void launch_disk(knd_store *st);
+static void launch_disk(knd_store *st, waiter **done);
 
 static void job_free(job *j)
 {
@@ -855,20 +970,25 @@ static void job_free(job *j)
     free(j);
 }
 
-static void job_done(uv_work_t *req, int status)
+/* Loop thread: applies a job the committer finished (the oldest in flight). */
+static void job_done(job *j)
 {
-    (void)status; /* jobs are never cancelled */
-    job *j = req->data;
     knd_store *st = j->st;
     waiter *done = NULL;
     st->in_flight--;
-    st->job = NULL;
+    st->jobs = j->lnext;
+    if (!st->jobs)
+        st->jobs_tail = NULL;
+    if (--st->njobs == 0)
+        uv_unref((uv_handle_t *)&st->com.async); /* an idle store does not keep the loop running */
     journal_done(st, j);
     for (size_t i = 0; i < j->nwork; i++) {
         shard_work *w = &j->work[i];
         shard_log *log = w->log;
         kn_status result[2] = {KN_OK, KN_OK};
-        log->busy = false;
+        log->busy--;
+        if (w->ext[1].used)
+            log->roll_busy = false; /* only a job planned with nothing in flight starts a segment */
         if (w->ext[0].used)
             w->ext[0].seg->pins--;
         for (int k = 0; k < 2; k++)
@@ -889,14 +1009,30 @@ static void job_done(uv_work_t *req, int status)
         }
     }
     st->stats.commits++;
+    st->stats.pipelined += j->pipelined;
     job_free(j);
     reap_doomed(st, &done);
     /* The next group (what queued while this one was on disk) goes first: its I/O then overlaps the callbacks,
      * which send this group's answers. */
-    launch_disk(st);
+    launch_disk(st, &done);
     if (st->ready)
         start_idle(st);
     run_done(done);
+}
+
+static void on_jobs_done(uv_async_t *h)
+{
+    knd_store *st = h->data;
+    committer *c = &st->com;
+    uv_mutex_lock(&c->mu);
+    job *list = c->done;
+    c->done = c->done_tail = NULL;
+    uv_mutex_unlock(&c->mu);
+    while (list) {
+        job *j = list;
+        list = j->cnext;
+        job_done(j);
+    }
 }
 
 static uint64_t round_up(uint64_t v, uint64_t to)
@@ -904,7 +1040,8 @@ static uint64_t round_up(uint64_t v, uint64_t to)
     return (v + to - 1) / to * to;
 }
 
-/* Takes pends from the head of the queue into e while they fit in [pos, limit) and the job's byte budget. */
+/* Takes pends from the head of the queue into e while they fit in [pos, limit) and the job's byte budget. The
+ * extent's pends stay chained by ->next (an extent that grows later is relinked to its new pends). */
 static void extent_take(shard_log *log, extent *e, uint64_t *pos, uint64_t limit, uint64_t *budget)
 {
     while (log->pend_head && *pos + log->pend_head->len <= limit &&
@@ -913,8 +1050,11 @@ static void extent_take(shard_log *log, extent *e, uint64_t *pos, uint64_t limit
         log->pend_head = p->next;
         if (!log->pend_head)
             log->pend_tail = &log->pend_head;
-        if (!e->first)
+        if (e->last)
+            e->last->next = p;
+        else
             e->first = p;
+        e->last = p;
         e->npend++;
         e->len += p->len;
         *pos += p->len;
@@ -966,9 +1106,20 @@ static void extent_at_end(extent *e, seg *g, const shard_log *log, int fd)
     g->pins++;
 }
 
+/* Fails the log's queued appends (they are not acknowledged, nothing of them was written). */
+static void log_fail_queued(knd_store *st, shard_log *log, waiter **done)
+{
+    while (log->pend_head) {
+        pend *p = log->pend_head;
+        log->pend_head = p->next;
+        pend_finish(st, p, KN_ERR_IO, done);
+    }
+    log->pend_tail = &log->pend_head;
+}
+
 /* Plans one shard's part of a job into w: its queued pends at the end of the active segment (ext[0]) and, when they
  * do not fit there, in a new segment (ext[1]). False when the shard has nothing the job can take now. */
-static bool plan_log(knd_store *st, shard_log *log, shard_work *w, uint64_t *budget)
+static bool plan_log(knd_store *st, shard_log *log, shard_work *w, uint64_t *budget, waiter **done)
 {
     seg *act = active_seg(log);
     uint64_t pos;
@@ -977,8 +1128,17 @@ static bool plan_log(knd_store *st, shard_log *log, shard_work *w, uint64_t *bud
         return false;
     if (act && !act->sealed && !log->force_roll) {
         int fd = seg_fd(st, log, act);
-        if (fd < 0) { /* the active segment cannot be reopened: leave it as it is and continue in a new one (its
-                       * unsynced frames stay in the journal until a checkpoint can sync it) */
+        if (fd < 0 && (act->dirty_pos || log->dirty_end > act->end)) {
+            /* The active segment cannot be reopened (e.g. EMFILE) but holds frames not yet synced, or failed ones
+             * past its end: it must not be sealed, because recovery scans only a shard's highest segment and the
+             * journal replays only frames past the recovered end, so frames a power failure took from a segment
+             * below the highest would never come back. The shard's queued appends fail; later ones retry it. */
+            set_last_error(st, log, "reopen segment", errno);
+            st->stats.commit_failures++;
+            log_fail_queued(st, log, done);
+            return false;
+        }
+        if (fd < 0) { /* synced and clean: it can be sealed as it is, and the shard continues in a new segment */
             set_last_error(st, log, "reopen segment", errno);
             seg_seal(log, act);
         } else {
@@ -986,13 +1146,12 @@ static bool plan_log(knd_store *st, shard_log *log, shard_work *w, uint64_t *bud
             pos = act->end;
             extent_take(log, e, &pos, act->size, budget);
             if (e->npend) {
-                pend *first = e->first;
-                uint32_t npend = e->npend;
-                uint64_t len = e->len;
+                extent taken = *e;
                 extent_at_end(e, act, log, fd);
-                e->first = first;
-                e->npend = npend;
-                e->len = len;
+                e->first = taken.first;
+                e->last = taken.last;
+                e->npend = taken.npend;
+                e->len = taken.len;
             }
         }
     }
@@ -1017,6 +1176,9 @@ static bool plan_log(knd_store *st, shard_log *log, shard_work *w, uint64_t *bud
         w->ext[0].sync = true;
     else if (w->ext[0].used && !mark_dirty(st, act))
         w->ext[0].sync = true; /* cannot be listed for the next checkpoint: make it durable now */
+    log->roll_busy = w->ext[1].used;
+    if (!w->ext[1].used)
+        log->wend = w->ext[0].off + w->ext[0].len;
     return true;
 }
 
@@ -1066,6 +1228,7 @@ static void plan_journal(knd_store *st, job *j)
         for (int k = 0; k < 2; k++)
             rec += j->work[i].ext[k].npend * (uint64_t)KND_JOURNAL_ENTRY_HEADER_BYTES + j->work[i].ext[k].len;
     jw->fd = st->jfd;
+    j->rec = rec;
     if (st->jforce_checkpoint || st->joff + rec > st->jsize) {
         plan_checkpoint(st, j, rec);
         return;
@@ -1076,37 +1239,197 @@ static void plan_journal(knd_store *st, job *j)
     jw->zero_to = st->jdirty_end;
 }
 
-/* Launches one job for the ready shards, unless one is in flight (its completion launches the next). */
-static void launch_disk(knd_store *st)
+static job *job_new(knd_store *st, size_t cap)
 {
-    if (st->job || !st->ready)
-        return;
-    size_t n = 0;
-    for (const shard_log *l = st->ready; l; l = l->ready_next)
-        n++;
     job *j = calloc(1, sizeof *j);
-    if (!j || !(j->work = calloc(n, sizeof *j->work))) {
+    if (!j || !(j->work = calloc(cap ? cap : 1, sizeof *j->work))) {
         free(j);
-        return; /* retried when the next append or completion marks a shard ready */
+        return NULL;
     }
     j->st = st;
-    j->req.data = j;
+    j->seq = ++st->job_seq;
+    j->work_cap = cap ? cap : 1;
+    return j;
+}
+
+/* Hands a planned job to the committer (it runs after every job queued before it). */
+static void job_submit(knd_store *st, job *j)
+{
+    committer *c = &st->com;
+    if (st->njobs++ == 0)
+        uv_ref((uv_handle_t *)&c->async);
+    st->in_flight++;
+    if (st->jobs_tail)
+        st->jobs_tail->lnext = j;
+    else
+        st->jobs = j;
+    st->jobs_tail = j;
+    uv_mutex_lock(&c->mu);
+    if (c->queue)
+        c->queue_tail->cnext = j;
+    else
+        c->queue = j;
+    c->queue_tail = j;
+    if (c->waiting)
+        uv_cond_signal(&c->cv);
+    uv_mutex_unlock(&c->mu);
+}
+
+static void requeue_ready(knd_store *st, shard_log *log)
+{
+    log->queued = true;
+    log->ready_next = st->ready;
+    st->ready = log;
+}
+
+/* Plans the log's queued appends into the pipelined job j, behind what the jobs in flight write to its active
+ * segment, as many as fit. True when what is left needs a job planned with nothing in flight (a new segment, a
+ * checkpoint, failed frames to clear): then no further pipelined job may start, or a steady stream of appends to
+ * other shards would keep this one waiting. */
+static bool pipe_plan_log(knd_store *st, job *j, shard_log *log)
+{
+    seg *act = active_seg(log);
+    if (log->roll_busy || !log->pend_head)
+        return false; /* the job in flight that starts its segment ends by itself */
+    if (log->force_roll || !act || act->sealed || log->dirty_end > act->end)
+        return true;
+    bool joined = log->pipe_seq == j->seq;
+    extent *e = joined ? &j->work[log->pipe_work].ext[0] : NULL;
+    uint64_t pos = e ? e->off + e->len : log->busy ? log->wend : act->end;
+    pend *p = log->pend_head;
+    uint64_t rec = j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + p->len;
+    if (pos + p->len > act->size || j->j.off + rec > j->jlimit)
+        return true;
+    if (j->bytes + p->len > JOB_MAX_BYTES)
+        return false; /* the next pipelined job takes it */
+    if (!joined) {
+        if (j->nwork == j->work_cap) {
+            shard_work *nw = realloc(j->work, 2 * j->work_cap * sizeof *nw);
+            if (!nw)
+                return false;
+            j->work = nw;
+            j->work_cap *= 2;
+        }
+        int fd = seg_fd(st, log, act);
+        if (fd < 0)
+            return true; /* launch_disk deals with it */
+        shard_work *w = &j->work[j->nwork];
+        *w = (shard_work){.log = log};
+        e = &w->ext[0];
+        extent_at_end(e, act, log, fd);
+        e->off = pos;
+        e->zero_to = 0;
+        if (!mark_dirty(st, act))
+            e->sync = true;
+        log->busy++;
+        log->pipe_seq = j->seq;
+        log->pipe_work = j->nwork++;
+    }
+    while ((p = log->pend_head) && pos + p->len <= act->size && j->bytes + p->len <= JOB_MAX_BYTES &&
+           j->j.off + j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + p->len <= j->jlimit) {
+        uint64_t budget = j->bytes;
+        extent_take(log, e, &pos, pos + p->len, &budget); /* exactly p */
+        j->bytes = budget;
+        j->rec += KND_JOURNAL_ENTRY_HEADER_BYTES + p->len;
+    }
+    log->wend = pos;
+    return log->pend_head && (pos + log->pend_head->len > act->size ||
+                              j->j.off + j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + log->pend_head->len > j->jlimit);
+}
+
+/* Pipelining: while a job is in flight, the ready shards are planned into the next one at the ends the jobs in flight
+ * will leave, and the committer takes it the moment the previous fdatasync returns, without waiting for the loop to
+ * see that completion; until then, later appends join it. Groups stay as large as with one job at a time (what
+ * arrives during a sync), but the disk no longer idles while the loop is busy answering. Only what needs no decision
+ * that depends on how the jobs in flight end goes in: appends that fit in their shard's active segment, of a shard
+ * that no job in flight starts a segment for and that has no failed frames to clear, in a journal record that fits
+ * behind the previous one without a checkpoint. The rest waits until nothing is in flight (launch_disk), and so that
+ * it does not wait for long, no new pipelined job starts meanwhile (pipe_drain). If the previous job fails, the
+ * committer cancels this one (job_cancel). At most two jobs are in flight. */
+static void launch_pipelined(knd_store *st)
+{
+    committer *c = &st->com;
+    job *prev = st->jobs_tail, *j = NULL;
+    bool locked = false;
+    if (st->jforce_checkpoint || st->jdirty_end)
+        return;
+    if (prev->pipelined) {
+        uv_mutex_lock(&c->mu);
+        if (!prev->taken) {
+            j = prev;
+            locked = true;
+        } else {
+            uv_mutex_unlock(&c->mu);
+        }
+    }
+    if (!j) {
+        /* Not behind a job that writes no journal record to follow, nor behind a checkpoint: its completion takes
+         * the segments it synced off the dirty list, which must not happen to one this job writes. */
+        if (st->njobs >= 2 || st->pipe_drain || prev->rec <= KND_JOURNAL_RECORD_HEADER_BYTES || prev->j.checkpoint)
+            return;
+        if (!(j = job_new(st, 4)))
+            return;
+        j->pipelined = true;
+        j->rec = KND_JOURNAL_RECORD_HEADER_BYTES;
+        j->j.fd = st->jfd;
+        j->j.epoch = prev->j.epoch;
+        j->j.no = prev->j.no + 1;
+        j->j.off = prev->j.off + prev->rec;
+        j->jlimit = prev->j.grow_to > st->jsize ? prev->j.grow_to : st->jsize;
+    }
     shard_log *list = st->ready;
     st->ready = NULL;
-    uint64_t budget = 0;
     while (list) {
         shard_log *log = list;
         list = log->ready_next;
         log->queued = false;
         if (log->deleted)
             continue;
-        if (budget < JOB_MAX_BYTES && plan_log(st, log, &j->work[j->nwork], &budget)) {
-            log->busy = true;
+        if (pipe_plan_log(st, j, log))
+            st->pipe_drain = true;
+        if (log->pend_head || log->force_roll)
+            requeue_ready(st, log);
+    }
+    if (locked)
+        uv_mutex_unlock(&c->mu);
+    else if (j->nwork == 0)
+        job_free(j);
+    else
+        job_submit(st, j);
+}
+
+/* Launches one job for the ready shards when none is in flight. Otherwise the ready shards go into a pipelined
+ * job (launch_pipelined). */
+static void launch_disk(knd_store *st, waiter **done)
+{
+    if (!st->ready)
+        return;
+    if (st->njobs) {
+        launch_pipelined(st);
+        return;
+    }
+    size_t n = 0;
+    for (const shard_log *l = st->ready; l; l = l->ready_next)
+        n++;
+    job *j = job_new(st, n);
+    if (!j)
+        return; /* retried when the next append or completion marks a shard ready */
+    st->pipe_drain = false;
+    shard_log *list = st->ready;
+    st->ready = NULL;
+    while (list) {
+        shard_log *log = list;
+        list = log->ready_next;
+        log->queued = false;
+        if (log->deleted)
+            continue;
+        if (j->bytes < JOB_MAX_BYTES && plan_log(st, log, &j->work[j->nwork], &j->bytes, done)) {
+            log->busy++;
+            log->pipe_seq = j->seq;
+            log->pipe_work = j->nwork;
             j->nwork++;
         } else if ((log->pend_head || log->force_roll) && !log->prep) {
-            log->queued = true; /* over the budget: the next job takes it */
-            log->ready_next = st->ready;
-            st->ready = log;
+            requeue_ready(st, log); /* over the budget: the next job takes it */
         }
     }
     if (j->nwork == 0) {
@@ -1114,9 +1437,7 @@ static void launch_disk(knd_store *st)
         return;
     }
     plan_journal(st, j);
-    st->job = j;
-    st->in_flight++;
-    uv_queue_work(st->loop, &j->req, job_work, job_done);
+    job_submit(st, j);
 }
 
 /* ---- background creation of the next segment ---- */
@@ -1251,7 +1572,7 @@ static void on_idle(uv_idle_t *h)
                 launch_memory(log, &done);
         }
     } else {
-        launch_disk(st);
+        launch_disk(st, &done);
     }
     reap_doomed(st, &done);
     run_done(done);
@@ -1294,12 +1615,9 @@ static void log_free(knd_store *st, shard_log *log, waiter **done)
 {
     if (!log)
         return;
-    while (log->pend_head) {
-        pend *p = log->pend_head;
-        log->pend_head = p->next;
+    if (log->pend_head)
         snprintf(st->last_error, sizeof st->last_error, "records for a deleted stream or a closing store dropped");
-        pend_finish(st, p, KN_ERR_IO, done);
-    }
+    log_fail_queued(st, log, done);
     for (size_t i = 0; i < log->nsegs; i++)
         seg_free(st, log->segs[i]);
     if (log->spare_fd >= 0) { /* an unused spare holds no data: do not leave it behind */
@@ -2544,12 +2862,21 @@ static kn_status journal_open(knd_store *st, kn_error *err)
             goto io_error;
         st->jsize = JOURNAL_START_BYTES;
     }
-    knd_segment_journal_header_encode(sc.max_epoch + 1, header);
+    /* Epochs only grow, and no store checkpoints 2^63 times: an epoch this high comes from a damaged or crafted
+     * journal, and its successor could wrap to one that old records carry. Everything the journal held is in synced
+     * segments by now, so it is cleared and numbering starts again. */
+    uint64_t epoch = sc.max_epoch + 1;
+    if (sc.max_epoch >= JOURNAL_EPOCH_RESTART) {
+        if ((e = knd_segment_zero(st->jfd, 0, st->jsize)))
+            goto io_error;
+        epoch = 1;
+    }
+    knd_segment_journal_header_encode(epoch, header);
     struct iovec iov = {header, sizeof header};
     if ((e = knd_segment_pwritev_all(st->jfd, &iov, 1, 0)) || (fdatasync(st->jfd) && (e = errno)) ||
         (sc.file_size < JOURNAL_START_BYTES && (e = knd_segment_sync_dir(st->dir))))
         goto io_error;
-    st->jepoch = sc.max_epoch + 1;
+    st->jepoch = epoch;
     st->joff = KND_JOURNAL_HEADER_BYTES;
     st->jno = 0;
     goto cleanup;
@@ -2615,6 +2942,60 @@ static void store_free(knd_store *st)
     free(st);
 }
 
+static void on_handle_closed(uv_handle_t *h)
+{
+    *(bool *)h->data = true;
+}
+
+static kn_status committer_start(knd_store *st, kn_error *err)
+{
+    committer *c = &st->com;
+    if (uv_mutex_init(&c->mu))
+        return kn_error_set(err, KN_ERR_NO_MEMORY, "cannot create the commit thread's mutex");
+    if (uv_cond_init(&c->cv)) {
+        uv_mutex_destroy(&c->mu);
+        return kn_error_set(err, KN_ERR_NO_MEMORY, "cannot create the commit thread's condition variable");
+    }
+    int e = uv_async_init(st->loop, &c->async, on_jobs_done);
+    if (!e && (e = uv_thread_create(&c->thread, committer_main, c))) {
+        bool closed = false; /* the handle lives in st: it must be closed before st is freed */
+        c->async.data = &closed;
+        uv_close((uv_handle_t *)&c->async, on_handle_closed);
+        while (!closed)
+            uv_run(st->loop, UV_RUN_NOWAIT);
+    }
+    if (e) {
+        uv_cond_destroy(&c->cv);
+        uv_mutex_destroy(&c->mu);
+        return kn_error_set(err, KN_ERR_IO, "cannot start the commit thread: %s", uv_strerror(e));
+    }
+    c->async.data = st;
+    uv_unref((uv_handle_t *)&c->async); /* referenced only while jobs are in flight */
+    c->started = true;
+    return KN_OK;
+}
+
+/* Ends the commit thread once no job is in flight; runs the loop until its handle is closed. */
+static void committer_stop(knd_store *st)
+{
+    committer *c = &st->com;
+    bool closed = false;
+    if (!c->started)
+        return;
+    uv_mutex_lock(&c->mu);
+    c->stop = true;
+    uv_cond_signal(&c->cv);
+    uv_mutex_unlock(&c->mu);
+    uv_thread_join(&c->thread);
+    c->async.data = &closed;
+    uv_close((uv_handle_t *)&c->async, on_handle_closed);
+    while (!closed)
+        uv_run(st->loop, UV_RUN_NOWAIT);
+    uv_cond_destroy(&c->cv);
+    uv_mutex_destroy(&c->mu);
+    c->started = false;
+}
+
 kn_status knd_store_open(const knd_store_options *opts, knd_store **out, kn_error *err)
 {
     kn_status rc;
@@ -2636,15 +3017,14 @@ kn_status knd_store_open(const knd_store_options *opts, knd_store **out, kn_erro
         store_free(st);
         return rc;
     }
+    if (opts->data_dir && (rc = committer_start(st, err))) {
+        store_free(st);
+        return rc;
+    }
     uv_idle_init(st->loop, &st->idle); /* last: once initialised, the handle must be closed through the loop */
     st->idle.data = st;
     *out = st;
     return KN_OK;
-}
-
-static void on_idle_closed(uv_handle_t *h)
-{
-    *(bool *)h->data = true;
 }
 
 /* Clears failed frames left past the active segment's end when clearing them already failed twice (at the
@@ -2670,10 +3050,11 @@ void knd_store_close(knd_store *store)
         for (uint32_t k = 0; k < store->by_name[i]->shard_count; k++)
             log_clear_dirty(store, store->by_name[i]->shards[k].log);
     journal_close(store);
+    committer_stop(store);
     bool closed = false;
     uv_idle_stop(&store->idle);
     store->idle.data = &closed;
-    uv_close((uv_handle_t *)&store->idle, on_idle_closed);
+    uv_close((uv_handle_t *)&store->idle, on_handle_closed);
     while (!closed)
         uv_run(store->loop, UV_RUN_NOWAIT);
     store_free(store);

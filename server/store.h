@@ -1,7 +1,8 @@
 /* knd_store: kinesisd's state: streams, shards and their records, durable on disk (or in memory with --in-memory).
  *
- * Threading: every function here runs on the server's event-loop thread. Durable work (write + fdatasync) runs on
- * libuv's thread pool and reports back on the loop through the commit callback.
+ * Threading: every function here runs on the server's event-loop thread. Durable work (write + fdatasync) runs on the
+ * store's own commit thread (creating spare segment files on libuv's thread pool) and reports back on the loop
+ * through the commit callback.
  *
  * Durability contract: a record is acknowledged (its commit callback reports success) only after it is on stable
  * storage; it becomes readable (knd_store_read) at the same moment, never before, so a reader can never see a record
@@ -150,8 +151,9 @@ knd_seq knd_store_at_timestamp(knd_store *store, knd_stream *s, uint32_t shard_i
 void knd_store_expire(knd_store *store, int64_t now_ms);
 
 typedef struct knd_store_stats {
-    uint64_t commits;          /* group commits completed (disk: each ends with one fdatasync per segment written) */
-    uint64_t syncs;            /* fdatasync calls on segment files by commits */
+    uint64_t commits;          /* group commits completed (disk: each ends with one journal fdatasync) */
+    uint64_t pipelined;        /* of them, planned while the previous one was in flight (disk) */
+    uint64_t syncs;            /* fdatasync calls by commits (the journal's and segment files') */
     uint64_t records;          /* records committed since open */
     uint64_t bytes;            /* frame bytes committed since open */
     uint64_t commit_failures;  /* commits that failed (their appends got KN_ERR_IO) */

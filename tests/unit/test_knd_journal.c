@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "segment.h"
@@ -235,7 +236,7 @@ static void zero_from_ix(const char shard_dir[1024], uint64_t min_ix)
     DIR *d = opendir(shard_dir);
     if (!d)
         return; /* a deleted stream's directory is gone */
-    char newest[64] = "";
+    char newest[256] = ""; /* a d_name fits (the .seg names it keeps are 20 bytes) */
     struct dirent *de;
     while ((de = readdir(d)))
         if (strlen(de->d_name) == 20 && !strcmp(de->d_name + 16, ".seg") && strcmp(de->d_name, newest) > 0)
@@ -243,7 +244,7 @@ static void zero_from_ix(const char shard_dir[1024], uint64_t min_ix)
     closedir(d);
     if (!newest[0])
         return;
-    char path[1200];
+    char path[1300];
     snprintf(path, sizeof path, "%s/%s", shard_dir, newest);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
@@ -402,6 +403,144 @@ static void records_of_a_deleted_stream_are_not_replayed(void **state)
     assert_shard(c, knd_store_find(c, "keep", 4), 0);
 }
 
+/* Appends one record to shard without waiting; its status lands in *d once committed. */
+static void put_async(fixture *f, knd_stream *s, uint32_t shard, size_t len, done *d)
+{
+    assert_true(nrecs < MAX_RECS);
+    expect *e = &recs[nrecs];
+    *e = (expect){.shard = shard, .data = malloc(len ? len : 1), .len = len};
+    for (size_t k = 0; k < len; k++)
+        e->data[k] = (uint8_t)(nrecs * 13 + k * 5);
+    knd_record_in in = {e->data, len, "pk", 2};
+    assert_int_equal(knd_store_append(f->store, s, &in, &shard, NULL, 1, NOW, &e->seq, on_commit, d, NULL), KN_OK);
+    nrecs++;
+}
+
+/* Drops the expected records whose appends failed. */
+static void forget_failed(done *d, size_t first)
+{
+    size_t k = first;
+    for (size_t i = first; i < nrecs; i++) {
+        if (d[i - first].status != KN_OK) {
+            free(recs[i].data);
+            continue;
+        }
+        recs[k++] = recs[i];
+    }
+    nrecs = k;
+}
+
+static uint64_t pipelined(knd_store *st)
+{
+    knd_store_stats stats;
+    knd_store_get_stats(st, &stats);
+    return stats.pipelined;
+}
+
+/* Records appended while a commit is on disk go into the next one, planned behind it: the journal holds them in
+ * order and in records numbered on from the one in flight, so a crash brings them all back. */
+static void pipelined_commits_come_back_from_the_journal(void **state)
+{
+    fixture *f = *state;
+    knd_stream *s = create(f, "pipe", 3);
+    static done d[120];
+    for (uint32_t k = 0; k < 3; k++) /* a shard's first commit starts its segment: nothing is planned behind it */
+        assert_int_equal(put_n(f, s, k, 1, 10), KN_OK);
+    size_t first = nrecs;
+    for (size_t i = 0; i < 120; i++) {
+        put_async(f, s, (uint32_t)(i % 3), 1 + i * 53 % 900, &d[i]);
+        uv_run(&f->loop, UV_RUN_NOWAIT); /* plans a commit: pipelined when one is in flight */
+    }
+    for (size_t i = 0; i < 120; i++) {
+        while (d[i].calls == 0)
+            uv_run(&f->loop, UV_RUN_ONCE);
+        assert_int_equal(d[i].status, KN_OK);
+    }
+    assert_int_equal(nrecs, first + 120);
+    assert_true(pipelined(f->store) > 0);
+    for (uint32_t k = 0; k < 3; k++)
+        assert_shard(f->store, s, k);
+    knd_store *c = crash_and_reopen(f);
+    knd_stream *cs = knd_store_find(c, "pipe", 4);
+    for (uint32_t k = 0; k < 3; k++)
+        assert_shard(c, cs, k);
+}
+
+/* When a commit fails, the one pipelined behind it is not attempted (its frames and its journal record would sit
+ * behind what the failure left): its appends fail too, and nothing of either is readable, before or after a crash. */
+static void a_commit_pipelined_behind_a_failed_one_fails(void **state)
+{
+    fixture *f = *state;
+    knd_stream *s = create(f, "pfail", 2);
+    struct rlimit saved, rl;
+    getrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, SIG_IGN); /* writes past the limit then fail with EFBIG, like a full disk */
+    assert_int_equal(put_n(f, s, 1, 1, 5), KN_OK); /* shard 1 has its segment; shard 0 has none yet */
+    rl = (struct rlimit){500000, saved.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    uint64_t before = pipelined(f->store);
+    size_t first = nrecs;
+    done d[2] = {{0}, {0}};
+    put_async(f, s, 0, 10, &d[0]); /* its new 1 MiB segment cannot be filled: this commit fails */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    put_async(f, s, 1, 10, &d[1]); /* would succeed on its own */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    while (d[0].calls == 0 || d[1].calls == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    assert_int_equal(d[0].status, KN_ERR_IO);
+    if (pipelined(f->store) > before) /* the second was planned behind the first (not when the loop saw the first
+                                        * fail before planning it, which timing may allow) */
+        assert_int_equal(d[1].status, KN_ERR_IO);
+    forget_failed(d, first);
+    assert_int_equal(put_n(f, s, 1, 2, 6), KN_OK);
+    assert_int_equal(put_n(f, s, 0, 2, 6), KN_OK);
+    assert_shard(f->store, s, 0);
+    assert_shard(f->store, s, 1);
+    knd_store *c = crash_and_reopen(f);
+    knd_stream *cs = knd_store_find(c, "pfail", 5);
+    assert_shard(c, cs, 0);
+    assert_shard(c, cs, 1);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An append that needs a new segment waits until no commit is in flight; a steady stream of appends to another shard
+ * must not postpone that for as long as it lasts. */
+static void a_shard_that_needs_a_new_segment_is_not_starved(void **state)
+{
+    fixture *f = *state;
+    knd_stream *s = create(f, "starve", 2);
+    assert_int_equal(put_n(f, s, 1, 1, 10), KN_OK);
+    assert_int_equal(put_n(f, s, 0, 1, 1000000), KN_OK); /* shard 0's first segment (1 MiB) is nearly full */
+    static done big; /* static: after a failed assertion, teardown's close still completes the appends */
+    done *small = calloc(MAX_RECS, sizeof *small);
+    big = (done){0};
+    assert_non_null(small);
+    put_async(f, s, 0, 100000, &big); /* does not fit: it goes to a new segment */
+    size_t n = 0;
+    for (double end = now_s() + 5; big.calls == 0 && now_s() < end && n < MAX_RECS - 8; n++) {
+        put_async(f, s, 1, 10, &small[n]);
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        usleep(200);
+    }
+    assert_int_equal(big.calls, 1);
+    assert_int_equal(big.status, KN_OK);
+    for (size_t i = 0; i < n; i++) {
+        while (small[i].calls == 0)
+            uv_run(&f->loop, UV_RUN_ONCE);
+        assert_int_equal(small[i].status, KN_OK);
+    }
+    free(small);
+    assert_shard(f->store, s, 0);
+    assert_shard(f->store, s, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +549,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_failed_journal_write_is_never_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(a_clean_close_leaves_nothing_to_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(records_of_a_deleted_stream_are_not_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipelined_commits_come_back_from_the_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_commit_pipelined_behind_a_failed_one_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_shard_that_needs_a_new_segment_is_not_starved, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -599,6 +599,71 @@ static void failed_commit_is_reported_and_never_readable(void **state)
     recs_free(r, 3);
 }
 
+/* Appends one record to each of n shards of s, one append each, and waits for them all; returns how many failed. */
+static int put_each_shard(fixture *f, knd_stream *s, uint32_t n, const char *text)
+{
+    done *d = calloc(n, sizeof *d);
+    int failed = 0;
+    assert_non_null(d);
+    for (uint32_t k = 0; k < n; k++) {
+        knd_record_in in = {(const uint8_t *)text, strlen(text), "pk", 2};
+        knd_seq seq;
+        assert_int_equal(knd_store_append(f->store, s, &in, &k, NULL, 1, NOW, &seq, on_commit, &d[k], NULL), KN_OK);
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        run_until(f, &d[k], 1);
+        failed += d[k].status != KN_OK;
+    }
+    free(d);
+    return failed;
+}
+
+/* A shard's active segment holding frames that are not synced yet (only the journal has them until the next
+ * checkpoint) must stay the shard's newest segment, even when it cannot be reopened for a while (EMFILE): recovery
+ * scans only the newest segment of a shard, so frames a power failure took from an older one would be lost. Its
+ * appends fail meanwhile, and the shard goes on in the same segment afterwards. */
+static void a_dirty_segment_that_cannot_be_reopened_stays_active(void **state)
+{
+    fixture *f = *state;
+    enum { SHARDS = 300 }; /* more segments than the store keeps open: some must be reopened */
+    f->segment_bytes = 16 << 10;
+    fx_open(f);
+    knd_stream *s = create(f, "fds", SHARDS);
+    assert_int_equal(put_each_shard(f, s, SHARDS, "one"), 0); /* new segments, synced with their first frames */
+    assert_int_equal(put_each_shard(f, s, SHARDS, "two"), 0); /* appended without a sync: every segment is dirty */
+    knd_stream *other = create(f, "other", 1); /* its new segment's descriptor pushes older ones out of the cache */
+    assert_int_equal(put(f, other, 0, "x", NULL), KN_OK);
+    assert_int_equal(count_files(f->dir, ".seg"), SHARDS + 1);
+    struct rlimit saved, rl;
+    getrlimit(RLIMIT_NOFILE, &saved);
+    int lowest = dup(0); /* the lowest free descriptor: with the limit there, every open fails with EMFILE */
+    assert_true(lowest >= 0);
+    close(lowest);
+    rl = (struct rlimit){(rlim_t)lowest, saved.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    int failed = put_each_shard(f, s, SHARDS, "three");
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_true(failed > 0);
+    assert_non_null(strstr(knd_store_last_error(f->store), "reopen segment"));
+    assert_int_equal(put_each_shard(f, s, SHARDS, "four"), 0);
+    assert_int_equal(count_files(f->dir, ".seg"), SHARDS + 1); /* no segment was sealed and replaced */
+    fx_close(f);
+    fx_open(f);
+    s = knd_store_find(f->store, "fds", 3);
+    size_t total = 0;
+    for (uint32_t k = 0; k < SHARDS; k++) {
+        rec *r;
+        size_t n = read_all(f, s, k, &r);
+        assert_true(n == 3 || n == 4);
+        assert_rec(&r[0], "one", 3, "pk");
+        assert_rec(&r[1], "two", 3, "pk");
+        assert_rec(&r[n - 1], "four", 4, "pk");
+        total += n;
+        recs_free(r, n);
+    }
+    assert_int_equal(total, 3 * SHARDS + (SHARDS - failed));
+}
+
 static void bad_appends_fail_up_front_without_callback(void **state)
 {
     fixture *f = *state;
@@ -965,6 +1030,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(damaged_header_of_newest_segment_is_refused_zero_header_removed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(failed_commit_is_reported_and_never_readable, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_dirty_segment_that_cannot_be_reopened_stays_active, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_appends_fail_up_front_without_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(sequence_number_for_ordering_is_exceeded, setup, teardown),
         cmocka_unit_test_setup_teardown(read_respects_limit_and_max_bytes, setup, teardown),
