@@ -11,6 +11,11 @@ kn_status kn_base64_encode(const void *data, size_t len, kn_buf *out);
  * KN_ERR_INVALID_ARGUMENT, and out's cap with KN_ERR_NO_MEMORY; on any error out is left unchanged. Unused low bits
  * in the last character are ignored, as most decoders do. */
 kn_status kn_base64_decode(const char *text, size_t len, kn_buf *out);
+/* Decodes text when it is canonical base64, the only form AWS's deserialiser accepts for a blob: a multiple of 4
+ * characters, all from the alphabet except at most two '=' ending the last quantum, and zero bits where padding drops
+ * them. out has room for len / 4 * 3 bytes (the caller's); *out_len gets the decoded length. False when text is not
+ * canonical (out's content and *out_len are then undefined). */
+bool kn_base64_decode_canonical(const char *text, size_t len, uint8_t *out, size_t *out_len);
 /* Length of the decoding of a valid encoded text of len bytes (an upper bound for invalid text). */
 size_t kn_base64_decoded_len(const char *text, size_t len);
 /* Length of the padded encoding of len bytes. */

@@ -2,6 +2,8 @@
 
 #include "crypto.h"
 
+#include <string.h>
+
 #define U128_MAX (~(kn_u128)0)
 
 bool kn_hashkey_parse(const char *s, size_t len, kn_u128 *out)
@@ -43,10 +45,14 @@ kn_u128 kn_hashkey_of_partition_key(const char *key, size_t len)
 {
     uint8_t md5[KN_MD5_LEN];
     kn_crypto_md5(key, len, md5);
-    kn_u128 v = 0;
-    for (size_t i = 0; i < KN_MD5_LEN; i++)
-        v = (v << 8) | md5[i];
-    return v;
+    uint64_t hi, lo; /* big-endian halves */
+    memcpy(&hi, md5, 8);
+    memcpy(&lo, md5 + 8, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    hi = __builtin_bswap64(hi);
+    lo = __builtin_bswap64(lo);
+#endif
+    return (kn_u128)hi << 64 | lo;
 }
 
 /* floor(2^128 / n) without a 129-bit type: 2^128 = n*q + r + 1 where q, r are (2^128-1)'s quotient and remainder,

@@ -19,6 +19,7 @@
 #define HOUSEKEEPING_MS 1000
 #define EXPIRE_EVERY_MS 60000
 #define DEFAULT_SHARD_LIMIT 500
+#define KEEP_SCAN_BLOBS (4u << 20) /* PutRecords bodies up to ~5 MiB of base64 reuse the decoding buffer */
 
 /* ---- input shapes ---- */
 
@@ -151,19 +152,19 @@ static const knd_field k_no_input[] = {END};
 
 /* The operations kinesisd serves. Anything else is UnknownOperationException. */
 static const knd_op k_ops[] = {
-    {"CreateStream", knd_api_streams_create, k_create_stream},
-    {"DecreaseStreamRetentionPeriod", knd_api_streams_decrease_retention, k_retention},
-    {"DeleteStream", knd_api_streams_delete, k_delete_stream},
-    {"DescribeLimits", knd_api_streams_describe_limits, k_no_input},
-    {"DescribeStream", knd_api_streams_describe, k_describe_stream},
-    {"DescribeStreamSummary", knd_api_streams_describe_summary, k_stream_only},
-    {"GetRecords", knd_api_records_get, k_get_records},
-    {"GetShardIterator", knd_api_records_get_iterator, k_get_shard_iterator},
-    {"IncreaseStreamRetentionPeriod", knd_api_streams_increase_retention, k_retention},
-    {"ListShards", knd_api_streams_list_shards, k_list_shards},
-    {"ListStreams", knd_api_streams_list, k_list_streams},
-    {"PutRecord", knd_api_records_put, k_put_record},
-    {"PutRecords", knd_api_records_put_batch, k_put_records},
+    {"CreateStream", knd_api_streams_create, k_create_stream, false},
+    {"DecreaseStreamRetentionPeriod", knd_api_streams_decrease_retention, k_retention, false},
+    {"DeleteStream", knd_api_streams_delete, k_delete_stream, false},
+    {"DescribeLimits", knd_api_streams_describe_limits, k_no_input, false},
+    {"DescribeStream", knd_api_streams_describe, k_describe_stream, false},
+    {"DescribeStreamSummary", knd_api_streams_describe_summary, k_stream_only, false},
+    {"GetRecords", knd_api_records_get, k_get_records, false},
+    {"GetShardIterator", knd_api_records_get_iterator, k_get_shard_iterator, false},
+    {"IncreaseStreamRetentionPeriod", knd_api_streams_increase_retention, k_retention, false},
+    {"ListShards", knd_api_streams_list_shards, k_list_shards, false},
+    {"ListStreams", knd_api_streams_list, k_list_streams, false},
+    {"PutRecord", knd_api_records_put, k_put_record, true},
+    {"PutRecords", knd_api_records_put_batch, k_put_records, true},
 };
 
 static const knd_op *find_op(const char *name, size_t len)
@@ -461,7 +462,9 @@ kn_status knd_api_new(const knd_api_options *opts, knd_api **out, kn_error *err)
     api->clock_ctx = opts->clock_ctx;
     api->next_status_change_ms = INT64_MIN; /* streams recovered mid-transition are looked at on the first request */
     api->records = calloc(KND_GET_RECORDS_MAX, sizeof *api->records);
-    if (!api->records || !knd_token_key_init(&api->token_key) ||
+    kn_buf_init(&api->scan_blobs, SIZE_MAX);
+    api->scan_items = calloc((size_t)KND_SCAN_ITEMS * KND_SCAN_FIELDS, sizeof *api->scan_items);
+    if (!api->records || !api->scan_items || !knd_token_key_init(&api->token_key) ||
         !kn_crypto_random(&api->request_seed, sizeof api->request_seed)) {
         knd_api_destroy(api);
         return kn_error_set(err, KN_ERR_NO_MEMORY, "cannot allocate the API's buffers or draw its keys");
@@ -496,6 +499,8 @@ void knd_api_destroy(knd_api *api)
         uv_close((uv_handle_t *)api->timer, free_timer);
     }
     free(api->records);
+    free(api->scan_items);
+    kn_buf_cleanup(&api->scan_blobs);
     kn_buf_cleanup(&api->reply_buf);
     free(api);
 }
@@ -591,9 +596,35 @@ static bool body_is_utf8(const uint8_t *p, size_t len)
     return i == len || kn_utf8_chars((const char *)p + i, len - i) != (size_t)-1;
 }
 
+/* The fast path: the operation reads a knd_scan and knd_schema_scan takes the body, so no cJSON tree of it is built.
+ * *in gets the body's top-level string members, for the helpers that read those. False when the general path must
+ * run (then *in stays NULL). */
+static bool admit_scan(knd_call *c, const knd_op *op, knd_scan *scan, cJSON **in)
+{
+    const knd_request *req = c->req;
+    if (!op || !op->scan ||
+        !knd_schema_scan(op->input, (const char *)req->body, req->body_len, c->api->scan_items, KND_SCAN_ITEMS,
+                         &c->api->scan_blobs, scan))
+        return false;
+    cJSON *obj = cJSON_CreateObject();
+    for (int i = 0; obj && op->input[i].name; i++) {
+        const knd_view *v = &scan->fields[i];
+        if (op->input[i].type != KND_T_STRING || !v->s)
+            continue;
+        char *text = strndup(v->s, v->len);
+        if (!text || !cJSON_AddStringToObject(obj, op->input[i].name, text)) {
+            cJSON_Delete(obj);
+            obj = NULL;
+        }
+        free(text);
+    }
+    *in = obj;
+    return obj != NULL;
+}
+
 /* Everything before the operation runs: routing, JSON syntax, authentication, types and constraints. Replies and
  * returns false when the request stops here; else *op and *in (owned by the caller) are set. */
-static bool admit(knd_call *c, const knd_op **op, cJSON **in)
+static bool admit(knd_call *c, const knd_op **op, cJSON **in, knd_scan *scan)
 {
     const knd_request *req = c->req;
     size_t len;
@@ -626,8 +657,9 @@ static bool admit(knd_call *c, const knd_op **op, cJSON **in)
         reply_error(c, 400, *op ? "SerializationException" : "UnknownOperationException", NULL);
         return false;
     }
-    if (!body_is_utf8(req->body, req->body_len) ||
-        !(*in = kn_json_parse(req->body, req->body_len)) || !cJSON_IsObject(*in)) {
+    bool scanned = admit_scan(c, *op, scan, in);
+    if (!scanned && (!body_is_utf8(req->body, req->body_len) || !(*in = kn_json_parse(req->body, req->body_len)) ||
+                     !cJSON_IsObject(*in))) {
         reply_error(c, 400, "SerializationException", NULL);
         return false;
     }
@@ -640,6 +672,10 @@ static bool admit(knd_call *c, const knd_op **op, cJSON **in)
         reply_error(c, aerr.http_status ? aerr.http_status : 400, aerr.type[0] ? aerr.type : "AccessDeniedException",
                     aerr.message);
         return false;
+    }
+    if (scanned) {
+        c->scan = scan; /* knd_schema_scan took the body only if checks 1 and 2 pass */
+        return true;
     }
     kn_buf msg;
     kn_buf_init(&msg, KND_APIERR_MESSAGE_CAP);
@@ -664,7 +700,8 @@ void knd_api_dispatch(knd_api *api, const knd_request *req, knd_api_reply_fn rep
     make_request_id(api, c.request_id);
     const knd_op *op = NULL;
     cJSON *in = NULL;
-    if (admit(&c, &op, &in)) {
+    knd_scan scan;
+    if (admit(&c, &op, &in, &scan)) {
         if (c.now_ms >= api->next_status_change_ms)
             apply_status_changes(api, c.now_ms);
         c.in = in;
@@ -672,6 +709,12 @@ void knd_api_dispatch(knd_api *api, const knd_request *req, knd_api_reply_fn rep
     }
     cJSON_Delete(in);
     knd_apierr_cleanup(&c.err);
+    /* The decoded blobs' buffer is kept for the next call unless a big body grew it. */
+    if (api->scan_blobs.alloc > KEEP_SCAN_BLOBS) {
+        kn_buf_cleanup(&api->scan_blobs);
+        kn_buf_init(&api->scan_blobs, SIZE_MAX);
+    }
+    kn_buf_reset(&api->scan_blobs);
 }
 
 static void reply_exchange(void *ctx, int status, const kn_sigv4_header *headers, size_t header_count,

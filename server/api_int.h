@@ -38,7 +38,12 @@ struct knd_api {
     uv_timer_t *timer;              /* NULL without a loop */
     knd_record_out *records;        /* GetRecords' scratch: KND_GET_RECORDS_MAX entries */
     kn_buf reply_buf;               /* GetRecords' answer buffer, kept between calls (api_records.c) */
+    knd_view *scan_items;           /* knd_schema_scan's entries: KND_SCAN_ITEMS * KND_SCAN_FIELDS views */
+    kn_buf scan_blobs;              /* knd_schema_scan's decoded blobs, kept between calls (api.c) */
 };
+
+/* Entries of the longest list a knd_schema_scan reads (PutRecords' Records holds at most 500). */
+#define KND_SCAN_ITEMS 500
 
 /* One request while its operation runs. */
 typedef struct knd_call {
@@ -48,7 +53,8 @@ typedef struct knd_call {
     void *reply_ctx;
     char request_id[KND_REQUEST_ID_LEN + 1];
     int64_t now_ms;
-    const cJSON *in;   /* the validated input object */
+    const cJSON *in;   /* the validated input object; with `scan`, only its top-level string members */
+    const knd_scan *scan; /* the body as knd_schema_scan read it, when the operation takes that and it did; else NULL */
     knd_apierr err;    /* what knd_api_fail answers with */
 } knd_call;
 
@@ -59,6 +65,7 @@ typedef struct knd_op {
     const char *name;          /* the part of X-Amz-Target after "Kinesis_20131202." */
     knd_op_fn run;
     const knd_field *input;    /* the input shape */
+    bool scan;                 /* run reads c->scan when set: the body is tried on knd_schema_scan first */
 } knd_op;
 
 /* The operations, for the table in api.c: knd_api_streams_* in api_streams.c, knd_api_records_* in api_records.c. */

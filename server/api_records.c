@@ -30,10 +30,12 @@ typedef struct put_wait {
 typedef struct put_entry {
     const char *partition_key;
     size_t partition_key_len;
-    const char *data_b64;
+    const char *data_b64;  /* NULL when data is already decoded */
     size_t data_b64_len;
+    const uint8_t *data;   /* the decoded data when knd_schema_scan read the entry */
     size_t data_len;
     const char *explicit_hash_key; /* NULL when absent */
+    size_t explicit_hash_key_len;
 } put_entry;
 
 static put_wait *put_wait_new(knd_call *c, size_t n, bool batch)
@@ -58,12 +60,30 @@ static void write_seq(knd_jsonw *w, const char *key, const knd_seq *seq)
 /* A PutRecords result entry's usual size: {"SequenceNumber":"<56 digits>","ShardId":"shardId-<12 digits>"}, */
 #define PUT_RESULT_BYTES 112
 
-static void write_put_result(knd_jsonw *w, const put_wait *p, size_t i)
+/* Shard ids already formatted for one answer: the first ID_CACHE shards, made on first use (PutRecords names a
+ * shard per record, and streams rarely have more). */
+#define ID_CACHE 16
+#define SHARD_ID_LEN 20 /* "shardId-" and 12 digits, whatever the index */
+typedef struct shard_ids {
+    char text[ID_CACHE][KND_SHARD_ID_MAX];
+    uint32_t made; /* bit i: text[i] is made */
+} shard_ids;
+
+static void write_put_result(knd_jsonw *w, const put_wait *p, size_t i, shard_ids *ids)
 {
-    char id[KND_SHARD_ID_MAX];
-    knd_api_shard_id(p->shards[i], id);
+    char own[KND_SHARD_ID_MAX], *id = own;
+    uint32_t shard = p->shards[i];
+    if (shard < ID_CACHE) {
+        id = ids->text[shard];
+        if (!(ids->made & (1u << shard))) {
+            knd_api_shard_id(shard, id);
+            ids->made |= 1u << shard;
+        }
+    } else {
+        knd_api_shard_id(shard, id);
+    }
     write_seq(w, "SequenceNumber", &p->seqs[i]);
-    knd_jsonw_cstring(w, "ShardId", id);
+    knd_jsonw_string(w, "ShardId", id, SHARD_ID_LEN);
 }
 
 static void on_committed(void *arg, kn_status status)
@@ -82,6 +102,8 @@ static void on_committed(void *arg, kn_status status)
         return;
     }
     knd_jsonw w;
+    shard_ids ids;
+    ids.made = 0;
     knd_jsonw_init(&w, 256 + p->n * 160);
     knd_jsonw_reserve(&w, 64 + p->n * PUT_RESULT_BYTES);
     knd_jsonw_object_begin(&w, NULL);
@@ -90,12 +112,12 @@ static void on_committed(void *arg, kn_status status)
         knd_jsonw_array_begin(&w, "Records");
         for (size_t i = 0; i < p->n; i++) {
             knd_jsonw_object_begin(&w, NULL);
-            write_put_result(&w, p, i);
+            write_put_result(&w, p, i, &ids);
             knd_jsonw_object_end(&w);
         }
         knd_jsonw_array_end(&w);
     } else {
-        write_put_result(&w, p, 0);
+        write_put_result(&w, p, 0, &ids);
     }
     knd_jsonw_cstring(&w, "EncryptionType", "NONE");
     knd_jsonw_object_end(&w);
@@ -128,12 +150,31 @@ static void read_entry(const cJSON *obj, put_entry *e)
 {
     const cJSON *pk = knd_schema_get(obj, "PartitionKey"), *data = knd_schema_get(obj, "Data");
     const cJSON *ehk = knd_schema_get(obj, "ExplicitHashKey");
-    e->partition_key = pk->valuestring;
-    e->partition_key_len = strlen(pk->valuestring);
-    e->data_b64 = data->valuestring;
-    e->data_b64_len = strlen(data->valuestring);
-    e->data_len = knd_schema_blob_len(e->data_b64, e->data_b64_len);
-    e->explicit_hash_key = ehk ? ehk->valuestring : NULL;
+    size_t b64_len = strlen(data->valuestring);
+    *e = (put_entry){.partition_key = pk->valuestring,
+                     .partition_key_len = strlen(pk->valuestring),
+                     .data_b64 = data->valuestring,
+                     .data_b64_len = b64_len,
+                     .data_len = knd_schema_blob_len(data->valuestring, b64_len),
+                     .explicit_hash_key = ehk ? ehk->valuestring : NULL,
+                     .explicit_hash_key_len = ehk ? strlen(ehk->valuestring) : 0}; /* .data NULL: not decoded yet */
+}
+
+/* read_entry for n records as knd_schema_scan found them: record i's members at views[i * KND_SCAN_FIELDS], by
+ * position in `shape`. */
+static void read_scanned_entries(const knd_field *shape, const knd_view *views, size_t n, put_entry *e)
+{
+    int pk = knd_schema_index(shape, "PartitionKey"), data = knd_schema_index(shape, "Data");
+    int ehk = knd_schema_index(shape, "ExplicitHashKey");
+    for (size_t i = 0; i < n; i++) {
+        const knd_view *v = views + i * KND_SCAN_FIELDS;
+        e[i] = (put_entry){.partition_key = v[pk].s,
+                           .partition_key_len = v[pk].len,
+                           .data = (const uint8_t *)v[data].s,
+                           .data_len = v[data].len,
+                           .explicit_hash_key = v[ehk].s,
+                           .explicit_hash_key_len = v[ehk].len};
+    }
 }
 
 /* Checks one record against its stream and picks its shard: the open shard whose hash key range holds the MD5 of
@@ -163,11 +204,11 @@ static bool route(knd_call *c, const knd_stream *s, const put_entry *e, size_t e
     }
     kn_u128 h;
     if (e->explicit_hash_key) {
-        if (!kn_hashkey_parse(e->explicit_hash_key, strlen(e->explicit_hash_key), &h)) {
+        if (!kn_hashkey_parse(e->explicit_hash_key, e->explicit_hash_key_len, &h)) {
             knd_apierr_invalid_argument(&c->err,
                                         "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. "
-                                        "Specified value was %s",
-                                        e->explicit_hash_key);
+                                        "Specified value was %.*s",
+                                        (int)e->explicit_hash_key_len, e->explicit_hash_key);
             return false;
         }
     } else {
@@ -201,27 +242,32 @@ static void append_refused(knd_call *c, const knd_stream *s, kn_status st, bool 
     knd_api_fail(c);
 }
 
-/* Decodes every entry's data into one buffer and hands the records to the store. Replies on failure up front;
- * otherwise the commit callback replies. */
+/* Decodes the entries' data not yet decoded into one buffer and hands the records to the store. Replies on failure
+ * up front; otherwise the commit callback replies. */
 static void append(knd_call *c, knd_stream *s, const put_entry *e, put_wait *p, const knd_seq *const *min_seq)
 {
     size_t total = 0;
     for (size_t i = 0; i < p->n; i++)
-        total += e[i].data_len;
+        total += e[i].data_b64 ? e[i].data_len : 0;
     kn_buf data;
     kn_buf_init(&data, total);
     knd_record_in *recs = calloc(p->n ? p->n : 1, sizeof *recs);
     kn_status st = recs ? KN_OK : KN_ERR_NO_MEMORY;
     for (size_t i = 0; i < p->n && st == KN_OK; i++)
-        st = kn_base64_decode(e[i].data_b64, e[i].data_b64_len, &data);
+        if (e[i].data_b64)
+            st = kn_base64_decode(e[i].data_b64, e[i].data_b64_len, &data);
     if (st == KN_OK) {
         size_t off = 0;
         for (size_t i = 0; i < p->n; i++) {
-            recs[i] = (knd_record_in){.data = data.data ? data.data + off : (const uint8_t *)"",
+            const uint8_t *bytes = e[i].data;
+            if (!bytes) {
+                bytes = data.data ? data.data + off : (const uint8_t *)"";
+                off += e[i].data_len;
+            }
+            recs[i] = (knd_record_in){.data = bytes,
                                       .data_len = e[i].data_len,
                                       .partition_key = e[i].partition_key,
                                       .partition_key_len = e[i].partition_key_len};
-            off += e[i].data_len;
         }
         kn_error err = {0};
         c->api->pending++;
@@ -263,7 +309,10 @@ void knd_api_records_put(knd_call *c)
     knd_stream *s = writable_stream(c);
     if (!s)
         goto fail;
-    read_entry(c->in, &e);
+    if (c->scan)
+        read_scanned_entries(c->scan->shape, c->scan->fields, 1, &e);
+    else
+        read_entry(c->in, &e);
     if (knd_api_str(c, "SequenceNumberForOrdering")) {
         if (!ordering_seq(c, s, &min))
             goto fail;
@@ -292,21 +341,23 @@ void knd_api_records_put_batch(knd_call *c)
     knd_stream *s = writable_stream(c);
     if (!s)
         goto fail;
-    const cJSON *records = knd_schema_get(c->in, "Records");
-    size_t n = (size_t)cJSON_GetArraySize(records), i = 0, bytes = 0;
+    const cJSON *records = c->scan ? NULL : knd_schema_get(c->in, "Records");
+    size_t n = c->scan ? c->scan->count : (size_t)cJSON_GetArraySize(records), i = 0, bytes = 0;
     e = calloc(n, sizeof *e);
     p = put_wait_new(c, n, true);
     if (!e || !p) {
         knd_apierr_internal(&c->err);
         goto fail;
     }
-    const cJSON *r;
-    cJSON_ArrayForEach(r, records)
-    {
-        read_entry(r, &e[i]);
-        bytes += e[i].data_len + e[i].partition_key_len;
-        i++;
+    if (c->scan) {
+        read_scanned_entries(c->scan->item_fields, c->scan->items, n, e);
+    } else {
+        const cJSON *r;
+        cJSON_ArrayForEach(r, records)
+            read_entry(r, &e[i++]);
     }
+    for (i = 0; i < n; i++)
+        bytes += e[i].data_len + e[i].partition_key_len;
     if (bytes > KND_PUT_RECORDS_MAX_BYTES) {
         knd_apierr_invalid_argument(&c->err, "Records size exceeds 5 MB limit");
         goto fail;

@@ -1,5 +1,6 @@
 #include "schema.h"
 
+#include "../lib/base64.h"
 #include "../lib/validate.h"
 
 #include <ctype.h>
@@ -470,4 +471,205 @@ size_t knd_schema_validate(const knd_field *fields, const cJSON *obj, kn_buf *ms
     }
     kn_buf_cleanup(&list);
     return c.count;
+}
+
+/* ---- the fast path ---- */
+
+typedef struct scanner {
+    const char *p, *end;
+    knd_view *items;
+    size_t items_cap;
+    knd_scan *out;
+    uint8_t *blob_at; /* where the next blob is decoded to */
+} scanner;
+
+int knd_schema_index(const knd_field *fields, const char *name)
+{
+    for (int i = 0; fields[i].name; i++)
+        if (strcmp(fields[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static void skip_ws(scanner *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+/* Consumes c after optional whitespace. */
+static bool take(scanner *s, char c)
+{
+    skip_ws(s);
+    if (s->p == s->end || *s->p != c)
+        return false;
+    s->p++;
+    return true;
+}
+
+/* A string of printable ASCII without escapes (its closing quote consumed). */
+static bool plain_string(scanner *s, knd_view *v)
+{
+    if (!take(s, '"'))
+        return false;
+    const char *start = s->p;
+    for (; s->p < s->end; s->p++) {
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            *v = (knd_view){start, (size_t)(s->p++ - start)};
+            return true;
+        }
+        if (c < 0x20 || c >= 0x80 || c == '\\')
+            return false;
+    }
+    return false;
+}
+
+/* Base64 text holds no quote, so its end is the first quote; the strict decoder then vets every character. */
+static bool blob_string(scanner *s, knd_view *v)
+{
+    if (!take(s, '"'))
+        return false;
+    const char *close = memchr(s->p, '"', (size_t)(s->end - s->p));
+    size_t n;
+    if (!close || !kn_base64_decode_canonical(s->p, (size_t)(close - s->p), s->blob_at, &n))
+        return false;
+    *v = (knd_view){(const char *)s->blob_at, n};
+    s->blob_at += n;
+    s->p = close + 1;
+    return true;
+}
+
+/* What validate_value checks of a string or blob, on ASCII text (characters are bytes). */
+static bool constraints_ok(const knd_field *f, const knd_view *v)
+{
+    int64_t len = (int64_t)v->len; /* a blob's view is of its decoded bytes */
+    if (f->type == KND_T_STRING && f->pattern != KND_PAT_NONE && !pattern_ok(f->pattern, v->s, v->len))
+        return false;
+    if ((f->flags & KND_F_MIN_LEN) && len < f->min_len)
+        return false;
+    if ((f->flags & KND_F_MAX_LEN) && len > f->max_len)
+        return false;
+    if (f->enum_values) {
+        for (const char *const *e = f->enum_values; *e; e++)
+            if (strlen(*e) == v->len && memcmp(*e, v->s, v->len) == 0)
+                return true;
+        return false;
+    }
+    return true;
+}
+
+/* The member of fields the key names (an exact match, as cJSON_GetObjectItemCaseSensitive finds it); -1 for one the
+ * shape does not know, which the general path ignores but this one does not skip. */
+static int field_of(const knd_field *fields, const knd_view *key)
+{
+    for (int i = 0; fields[i].name && i < KND_SCAN_FIELDS; i++)
+        if (fields[i].name[0] == key->s[0] && strlen(fields[i].name) == key->len &&
+            memcmp(fields[i].name, key->s, key->len) == 0)
+            return i;
+    return -1;
+}
+
+static bool scan_object(scanner *s, const knd_field *fields, knd_view *views, bool top);
+
+/* A list of structures: its entries go to s->items. */
+static bool scan_list(scanner *s, const knd_field *f, knd_view *v)
+{
+    if (!take(s, '[') || !f->member || f->member->type != KND_T_STRUCT || s->out->items)
+        return false;
+    s->out->items = s->items;
+    s->out->item_fields = f->member->fields;
+    size_t n = 0;
+    do {
+        if (n == s->items_cap)
+            return false;
+        knd_view *entry = s->items + n * KND_SCAN_FIELDS;
+        for (int i = 0; i < KND_SCAN_FIELDS; i++)
+            entry[i] = (knd_view){NULL, 0};
+        if (!scan_object(s, f->member->fields, entry, false))
+            return false;
+        n++;
+    } while (take(s, ','));
+    if (!take(s, ']'))
+        return false;
+    s->out->count = n;
+    *v = (knd_view){"", 0}; /* present; its entries are in items */
+    return ((f->flags & KND_F_MIN_LEN) == 0 || (int64_t)n >= f->min_len) &&
+           ((f->flags & KND_F_MAX_LEN) == 0 || (int64_t)n <= f->max_len);
+}
+
+static bool scan_member(scanner *s, const knd_field *f, knd_view *v, bool top)
+{
+    switch (f->type) {
+    case KND_T_STRING:
+        return plain_string(s, v) && constraints_ok(f, v);
+    case KND_T_BLOB:
+        return blob_string(s, v) && constraints_ok(f, v);
+    case KND_T_LIST:
+        return top && scan_list(s, f, v);
+    default:
+        return false;
+    }
+}
+
+/* An object of the shape's members, each at most once; then its required members. */
+static bool scan_object(scanner *s, const knd_field *fields, knd_view *views, bool top)
+{
+    if (!take(s, '{'))
+        return false;
+    do {
+        knd_view key;
+        if (!plain_string(s, &key) || !take(s, ':'))
+            return false;
+        int i = field_of(fields, &key);
+        if (i < 0 || views[i].s || !scan_member(s, &fields[i], &views[i], top))
+            return false;
+    } while (take(s, ','));
+    if (!take(s, '}'))
+        return false;
+    for (int i = 0; fields[i].name; i++) {
+        if (views[i].s)
+            continue;
+        if (fields[i].flags & KND_F_NOT_NULL)
+            return false;
+        if (fields[i].flags & KND_F_NOT_NULL_UNLESS_ARN) {
+            int arn = field_of(fields, &(knd_view){"StreamARN", 9});
+            if (arn < 0 || !views[arn].s)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Whether the general path would see the same members: a shape of at most KND_SCAN_FIELDS members at each level. */
+static bool shape_fits(const knd_field *fields)
+{
+    int n = 0;
+    for (; fields[n].name; n++) {
+        if (n == KND_SCAN_FIELDS)
+            return false;
+        const knd_field *m = fields[n].member;
+        if (fields[n].type == KND_T_LIST && m && m->type == KND_T_STRUCT && !shape_fits(m->fields))
+            return false;
+    }
+    return true;
+}
+
+bool knd_schema_scan(const knd_field *fields, const char *body, size_t len, knd_view *items, size_t items_cap,
+                     kn_buf *blobs, knd_scan *out)
+{
+    *out = (knd_scan){.shape = fields};
+    if (!shape_fits(fields))
+        return false;
+    /* Blobs decode to at most 3/4 of their text, so this one reservation holds them all and never moves. */
+    scanner s = {.p = body, .end = body + len, .items = items, .items_cap = items_cap, .out = out,
+                 .blob_at = kn_buf_reserve(blobs, len / 4 * 3)};
+    if (!s.blob_at || !scan_object(&s, fields, out->fields, true))
+        return false;
+    skip_ws(&s);
+    if (s.p != s.end)
+        return false;
+    blobs->len += (size_t)(s.blob_at - (blobs->data + blobs->len));
+    blobs->data[blobs->len] = '\0';
+    return true;
 }

@@ -80,4 +80,39 @@ int64_t knd_schema_int(const cJSON *item);
 /* Bytes a canonical base64 text of len characters decodes to. */
 size_t knd_schema_blob_len(const char *text, size_t len);
 
+/* ---- the fast path ----
+ * A body that a plain client sends (only string, blob and list-of-structure members the shape knows, strings of
+ * printable ASCII without escapes, every constraint met) is read without building a cJSON tree: knd_schema_scan
+ * reports where each member's text is in the body. It never reports errors: whenever it answers false, the body goes
+ * through kn_json_parse and checks 1 and 2 as before, which give AWS's messages. So it must answer true only for a
+ * body those would accept, with the same values. */
+
+/* A member's value: for a string its text in the body (the fast path takes no escapes, so the bytes are the value),
+ * for a blob its decoded bytes. */
+typedef struct knd_view {
+    const char *s; /* NULL when the member is absent */
+    size_t len;
+} knd_view;
+
+#define KND_SCAN_FIELDS 8 /* shapes with more members (at either level) are left to the general path */
+
+typedef struct knd_scan {
+    const knd_field *shape;           /* the shape scanned (positions for knd_schema_index) */
+    knd_view fields[KND_SCAN_FIELDS]; /* top-level members, by position in the shape */
+    knd_view *items;  /* the list member's entries: entry i's members at items[i * KND_SCAN_FIELDS + position] */
+    size_t count;     /* entries in the list; 0 when the shape has none or it is absent */
+    const knd_field *item_fields; /* the entries' shape (positions for knd_schema_index); NULL without a list */
+} knd_scan;
+
+/* Reads body (JSON of len bytes) against fields. True when the body is one the fast path takes and passes checks 1
+ * and 2 (and is valid UTF-8: it is ASCII); *out then holds views into body (strings) and into blobs (blobs, decoded
+ * and appended there), and out->items = items, an array of items_cap * KND_SCAN_FIELDS views owned by the caller (a
+ * list with more entries is left to the general path). Both arrays must outlive the views. False when the general
+ * path must decide; *out and the bytes past blobs->len are then undefined. */
+bool knd_schema_scan(const knd_field *fields, const char *body, size_t len, knd_view *items, size_t items_cap,
+                     kn_buf *blobs, knd_scan *out);
+
+/* Position of member `name` in fields, or -1. */
+int knd_schema_index(const knd_field *fields, const char *name);
+
 #endif

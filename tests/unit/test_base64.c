@@ -187,6 +187,136 @@ static void decoded_len_bounds_invalid_text(void **state)
     assert_int_equal(kn_base64_decoded_len("A", 1), 0);
 }
 
+/* The rule AWS's deserialiser applies to a blob, spelled out the way kinesisd's schema check (server/schema.c
+ * check_blob) spells it: a multiple of 4, alphabet characters, '=' only in a trailing run of at most 2, and no bits
+ * set that the padding drops. */
+static int reference_value(char c)
+{
+    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *at = c ? strchr(alphabet, c) : NULL;
+    return at ? (int)(at - alphabet) : -1;
+}
+
+static bool reference_canonical(const char *s, size_t len)
+{
+    if (len % 4 != 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (reference_value(s[i]) < 0 && !(s[i] == '=' && (i + 1 == len || s[i + 1] == '=')))
+            return false;
+    size_t pad = 0;
+    while (pad < len && s[len - 1 - pad] == '=')
+        pad++;
+    if (len == 0)
+        return true;
+    int last = pad < len ? reference_value(s[len - 1 - pad]) : 0;
+    return !(pad > 2 || (pad == 1 && (last & 3)) || (pad == 2 && (last & 15)));
+}
+
+/* Checks decode_canonical against the reference rule, and its bytes against kn_base64_decode. */
+static void check_canonical(const char *s, size_t len)
+{
+    uint8_t got[64];
+    size_t got_len = 99;
+    bool ok = kn_base64_decode_canonical(s, len, got, &got_len);
+    if (ok != reference_canonical(s, len))
+        fail_msg("'%.*s': decode_canonical says %d", (int)len, s, ok);
+    if (!ok)
+        return;
+    kn_buf want;
+    kn_buf_init(&want, CAP);
+    assert_int_equal(kn_base64_decode(s, len, &want), KN_OK);
+    assert_int_equal(got_len, want.len);
+    assert_memory_equal(got, want.data ? want.data : (uint8_t *)"", got_len);
+    kn_buf_cleanup(&want);
+}
+
+static void decode_canonical_matches_rfc_4648(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof k_rfc4648 / sizeof k_rfc4648[0]; i++) {
+        uint8_t out[16];
+        size_t n = 99;
+        const char *e = k_rfc4648[i].encoded;
+        assert_true(kn_base64_decode_canonical(e, strlen(e), out, &n));
+        assert_int_equal(n, strlen(k_rfc4648[i].plain));
+        assert_memory_equal(out, k_rfc4648[i].plain, n);
+    }
+}
+
+/* Every 4- and 8-character text over characters that hit each rule: alphabet ends (A, /), values with low bits set
+ * or clear (Q has 16 = 0b010000, R 17, g 32, B 1), padding, and outsiders (whitespace, '-', NUL, a UTF-8 byte). */
+static void decode_canonical_agrees_with_the_rule_exhaustively(void **state)
+{
+    (void)state;
+    const char set[] = {'A', 'B', 'Q', 'R', 'g', '/', '+', '9', '=', ' ', '-', '\0', '\xc3'};
+    const size_t k = sizeof set;
+    char s[8];
+    for (size_t v = 0; v < k * k * k * k; v++) {
+        size_t x = v;
+        for (int i = 0; i < 4; i++, x /= k)
+            s[i] = set[x % k];
+        check_canonical(s, 4);
+        /* the same quantum last after a valid one, and first before a valid one */
+        memcpy(s + 4, s, 4);
+        memcpy(s, "Zm9v", 4);
+        check_canonical(s, 8);
+        memcpy(s, s + 4, 4);
+        memcpy(s + 4, "Zm9v", 4);
+        check_canonical(s, 8);
+    }
+    for (size_t len = 0; len < 12; len++)
+        check_canonical("QUJDREVGR0hJ", len); /* lengths that are not a multiple of 4 */
+    check_canonical("Zm9vYg==Zm9v", 12);     /* padding inside */
+    check_canonical("Zm9vYmFyYmF6", 12);
+}
+
+/* Long texts go through the 32-characters-at-a-time decoder where the CPU has one: every byte value at every
+ * position of texts of several lengths is accepted exactly when it is in the alphabet, and decodes to what a
+ * character-by-character decoder gives. */
+static void long_text_is_checked_at_every_position(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {32, 36, 44, 64, 68, 96, 132, 136};
+    uint8_t bytes[102], got[128], want[128];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (uint8_t)(i * 37 + 11);
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+        size_t len = lens[l];
+        kn_buf enc;
+        kn_buf_init(&enc, CAP);
+        assert_int_equal(kn_base64_encode(bytes, len / 4 * 3, &enc), KN_OK);
+        char text[160];
+        for (size_t pos = 0; pos < len; pos++) {
+            for (int c = 0; c < 256; c++) {
+                memcpy(text, enc.data, len);
+                text[pos] = (char)c;
+                size_t n = 0;
+                bool ok = kn_base64_decode_canonical(text, len, got, &n);
+                if (ok != reference_canonical(text, len))
+                    fail_msg("length %zu, byte %d at %zu: decode_canonical says %d", len, c, pos, ok);
+                if (!ok)
+                    continue;
+                size_t w = 0;
+                for (size_t i = 0; i + 4 <= len; i += 4) {
+                    uint32_t v = 0;
+                    int chars = 0;
+                    for (int k = 0; k < 4; k++)
+                        if (text[i + k] != '=') {
+                            v |= (uint32_t)reference_value(text[i + k]) << (18 - 6 * k);
+                            chars++;
+                        }
+                    for (int k = 0; k < chars - 1; k++)
+                        want[w++] = (uint8_t)(v >> (16 - 8 * k));
+                }
+                assert_int_equal(n, w);
+                assert_memory_equal(got, want, n);
+            }
+        }
+        kn_buf_cleanup(&enc);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +332,9 @@ int main(void)
         cmocka_unit_test(encode_respects_cap),
         cmocka_unit_test(decode_uses_length_not_nul),
         cmocka_unit_test(decoded_len_bounds_invalid_text),
+        cmocka_unit_test(decode_canonical_matches_rfc_4648),
+        cmocka_unit_test(decode_canonical_agrees_with_the_rule_exhaustively),
+        cmocka_unit_test(long_text_is_checked_at_every_position),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

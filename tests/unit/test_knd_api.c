@@ -759,6 +759,84 @@ static void test_put_records_results_in_order(void **state)
                  "length greater than or equal to 1");
 }
 
+/* PutRecords bodies that knd_schema_scan takes and the same bodies with an unknown member (which only the general
+ * path reads) store the same records in the same shards and fail the same way. */
+static void test_put_records_scanned_and_general_paths_agree(void **state)
+{
+    fixture *f = *state;
+    create(f, "agree", 4);
+    const char *records = "\"Records\":[{\"Data\":\"AAEC\",\"PartitionKey\":\"a\"},{\"Data\":\"\",\"PartitionKey\":"
+                          "\"b\",\"ExplicitHashKey\":\"0\"},{\"Data\":\"/w==\",\"PartitionKey\":\"c\"}]";
+    char scanned[512], general[512];
+    snprintf(scanned, sizeof scanned, "{\"StreamName\":\"agree\",%s}", records);
+    snprintf(general, sizeof general, "{\"StreamName\":\"agree\",\"Unknown\":1,%s}", records);
+    cJSON *a = ok(f, "PutRecords", scanned), *b = ok(f, "PutRecords", general);
+    cJSON *ra = cJSON_GetObjectItem(a, "Records"), *rb = cJSON_GetObjectItem(b, "Records");
+    assert_int_equal(cJSON_GetArraySize(ra), 3);
+    assert_int_equal(cJSON_GetArraySize(rb), 3);
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(kn_json_string(cJSON_GetArrayItem(ra, i), "ShardId"),
+                            kn_json_string(cJSON_GetArrayItem(rb, i), "ShardId"));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    /* each shard holds its records twice, once from each path, with the same data */
+    int seen = 0;
+    for (int shard = 0; shard < 4; shard++) {
+        char id[8];
+        snprintf(id, sizeof id, "%d", shard);
+        char *it = iterator(f, "agree", id, "TRIM_HORIZON", "");
+        cJSON *res = get_records(f, it, 0);
+        int n = cJSON_GetArraySize(cJSON_GetObjectItem(res, "Records"));
+        assert_int_equal(n % 2, 0);
+        for (int i = 0; i < n / 2; i++) {
+            assert_string_equal(record_data(res, i), record_data(res, i + n / 2));
+            const cJSON *x = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "Records"), i);
+            const cJSON *y = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "Records"), i + n / 2);
+            assert_string_equal(kn_json_string(x, "PartitionKey"), kn_json_string(y, "PartitionKey"));
+        }
+        seen += n;
+        cJSON_Delete(res);
+        free(it);
+    }
+    assert_int_equal(seen, 6);
+    /* PutRecord too: the same shard, and the same answer to a bad SequenceNumberForOrdering */
+    cJSON *pa = ok(f, "PutRecord", "{\"StreamName\":\"agree\",\"PartitionKey\":\"a\",\"Data\":\"AAEC\"}");
+    cJSON *pb =
+        ok(f, "PutRecord", "{\"StreamName\":\"agree\",\"Unknown\":1,\"PartitionKey\":\"a\",\"Data\":\"AAEC\"}");
+    assert_string_equal(kn_json_string(pa, "ShardId"), kn_json_string(pb, "ShardId"));
+    for (int k = 0; k < 2; k++) { /* each stored its own data */
+        const cJSON *put = k ? pb : pa;
+        char extra[256];
+        snprintf(extra, sizeof extra, ",\"StartingSequenceNumber\":\"%s\"", kn_json_string(put, "SequenceNumber"));
+        char *it = iterator(f, "agree", kn_json_string(put, "ShardId"), "AT_SEQUENCE_NUMBER", extra);
+        cJSON *res = get_records(f, it, 1);
+        assert_string_equal(record_data(res, 0), "AAEC");
+        cJSON_Delete(res);
+        free(it);
+    }
+    cJSON_Delete(pa);
+    cJSON_Delete(pb);
+    for (int general_path = 0; general_path < 2; general_path++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{%s\"StreamName\":\"agree\",\"PartitionKey\":\"a\",\"Data\":\"\","
+                 "\"SequenceNumberForOrdering\":\"9\"}",
+                 general_path ? "\"Unknown\":1," : "");
+        expect_error(f, "PutRecord", body, 400, "InvalidArgumentException",
+                     "ExclusiveMinimumSequenceNumber 9 used in PutRecord on stream agree under account 000000000000 is "
+                     "invalid.");
+    }
+    const char *too_big = "{\"StreamName\":\"agree\",%s\"Records\":[{\"Data\":\"\",\"PartitionKey\":\"k\","
+                          "\"ExplicitHashKey\":\"340282366920938463463374607431768211456\"}]}";
+    for (int general_path = 0; general_path < 2; general_path++) {
+        char body[512];
+        snprintf(body, sizeof body, too_big, general_path ? "\"Unknown\":1," : "");
+        expect_error(f, "PutRecords", body, 400, "InvalidArgumentException",
+                     "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value "
+                     "was 340282366920938463463374607431768211456");
+    }
+}
+
 static void test_put_records_request_size_limit(void **state)
 {
     fixture *f = *state;
@@ -967,6 +1045,7 @@ int main(void)
         T(test_record_size_limit),
         T(test_sequence_number_for_ordering),
         T(test_put_records_results_in_order),
+        T(test_put_records_scanned_and_general_paths_agree),
         T(test_put_records_request_size_limit),
         T(test_every_iterator_type_reads_exact_bytes),
         T(test_get_shard_iterator_errors),
