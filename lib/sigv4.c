@@ -12,6 +12,9 @@
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define TERMINATOR "aws4_request"
+/* Word-at-a-time byte tests (SWAR). */
+#define BYTES_ONES UINT64_C(0x0101010101010101)
+#define BYTES_HIGHS UINT64_C(0x8080808080808080)
 /* Hard cap of a canonical request's scratch buffer: far above any request kinesisd accepts (16 KiB of headers). */
 #define CANONICAL_MAX ((size_t)4 << 20)
 /* Header indexes sorted on the stack up to this many headers; more take the heap. */
@@ -57,6 +60,8 @@ static int name_cmp(const char *a, size_t a_len, const char *b, size_t b_len)
 {
     size_t n = a_len < b_len ? a_len : b_len;
     for (size_t i = 0; i < n; i++) {
+        if (a[i] == b[i])
+            continue; /* the usual case: both already lowercase (kinesisd lowercases names as it reads them) */
         unsigned char x = (unsigned char)lower(a[i]), y = (unsigned char)lower(b[i]);
         if (x != y)
             return x < y ? -1 : 1;
@@ -352,12 +357,30 @@ static size_t sorted_headers_find(const sorted_headers *s, const char *name, siz
     return s->count;
 }
 
-/* Appends a value trimmed, with every run of whitespace (folded continuation lines included) made one space. */
-static kn_status append_trimmed(kn_buf *out, const char *v, size_t n)
+/* Whether v has no byte <= ' ' (so no whitespace to trim or fold), eight bytes at a time. */
+static bool is_plain(const char *v, size_t n)
 {
-    uint8_t *p = kn_buf_reserve(out, n);
-    if (!p)
-        return KN_ERR_NO_MEMORY;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, v + i, 8);
+        if ((x - 0x21 * BYTES_ONES) & ~x & BYTES_HIGHS) /* some byte < 0x21 */
+            return false;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)v[i] <= ' ')
+            return false;
+    return true;
+}
+
+/* Writes a value trimmed, with every run of whitespace (folded continuation lines included) made one space, at p
+ * (room for n bytes); returns the end. */
+static uint8_t *put_trimmed(uint8_t *p, const char *v, size_t n)
+{
+    if (is_plain(v, n)) {
+        memcpy(p, v, n);
+        return p + n;
+    }
     uint8_t *start = p;
     bool pending_space = false;
     for (size_t i = 0; i < n; i++) {
@@ -370,9 +393,7 @@ static kn_status append_trimmed(kn_buf *out, const char *v, size_t n)
         pending_space = false;
         *p++ = (uint8_t)v[i];
     }
-    out->len += (size_t)(p - start);
-    out->data[out->len] = '\0';
-    return KN_OK;
+    return p;
 }
 
 static kn_status append_lower(kn_buf *out, const char *s, size_t n)
@@ -397,21 +418,30 @@ static size_t run_end(const sorted_headers *s, size_t i)
     return j;
 }
 
-/* Appends "name:v1,v2,...\n" for the sorted headers [i, end), which share one name. */
-static kn_status append_header_line(kn_buf *out, const sorted_headers *s, size_t i, size_t end)
+/* Appends "name:v1,v2,...\n" for the headers items[0, n), which share one name, in their request order, with one
+ * reservation. */
+static kn_status append_header_line(kn_buf *out, const kn_sigv4_header *const *items, size_t n)
 {
-    kn_status st = append_lower(out, s->items[i]->name, s->items[i]->name_len);
-    if (st == KN_OK)
-        st = kn_buf_append(out, ":", 1);
-    for (size_t j = i; st == KN_OK && j < end; j++) {
-        if (j > i)
-            st = kn_buf_append(out, ",", 1);
-        if (st == KN_OK)
-            st = append_trimmed(out, s->items[j]->value, s->items[j]->value_len);
+    const kn_sigv4_header *first = items[0];
+    size_t need = first->name_len + 1;
+    for (size_t j = 0; j < n; j++)
+        need += items[j]->value_len + 1; /* the value and the ',' or '\n' after it */
+    uint8_t *p = kn_buf_reserve(out, need);
+    if (!p)
+        return KN_ERR_NO_MEMORY;
+    uint8_t *start = p;
+    for (size_t k = 0; k < first->name_len; k++)
+        *p++ = (uint8_t)lower(first->name[k]);
+    *p++ = ':';
+    for (size_t j = 0; j < n; j++) {
+        if (j > 0)
+            *p++ = ',';
+        p = put_trimmed(p, items[j]->value, items[j]->value_len);
     }
-    if (st == KN_OK)
-        st = kn_buf_append(out, "\n", 1);
-    return st;
+    *p++ = '\n';
+    out->len += (size_t)(p - start);
+    out->data[out->len] = '\0';
+    return KN_OK;
 }
 
 /* The signed-header list, and the canonical header lines when lines is not NULL, for "every header but the
@@ -429,22 +459,41 @@ static kn_status append_all_headers(kn_buf *lines, const sorted_headers *s, kn_b
         if (st == KN_OK)
             st = append_lower(list, s->items[i]->name, s->items[i]->name_len);
         if (st == KN_OK && lines)
-            st = append_header_line(lines, s, i, end);
+            st = append_header_line(lines, s->items + i, end - i);
     }
     return st;
 }
 
-/* Canonical header lines for the names of a ';'-separated list, in the list's order. */
-static kn_status append_listed_headers(kn_buf *out, const sorted_headers *s, const char *list, size_t len)
+/* Canonical header lines for the names of a ';'-separated list, in the list's order. The headers are looked up in s,
+ * sorted; or, when s is NULL (a request with at most SORT_STACK_MAX headers), by a scan of req's, which for a few
+ * headers costs less than sorting them. Either way a name's headers come in request order. */
+static kn_status append_listed_headers(kn_buf *out, const kn_sigv4_request *req, const sorted_headers *s,
+                                       const char *list, size_t len)
 {
     kn_status st = KN_OK;
+    const kn_sigv4_header *scan[SORT_STACK_MAX];
     for (size_t i = 0; i <= len && st == KN_OK;) {
         size_t end = i;
         while (end < len && list[end] != ';')
             end++;
-        size_t at = sorted_headers_find(s, list + i, end - i);
-        if (end > i && at < s->count)
-            st = append_header_line(out, s, at, run_end(s, at));
+        const char *name = list + i;
+        size_t name_len = end - i, n = 0;
+        const kn_sigv4_header *const *items = scan;
+        if (name_len > 0 && !s) {
+            for (size_t k = 0; k < req->header_count; k++) {
+                const kn_sigv4_header *h = &req->headers[k];
+                if (h->name_len == name_len && name_cmp(h->name, h->name_len, name, name_len) == 0)
+                    scan[n++] = h;
+            }
+        } else if (name_len > 0) {
+            size_t at = sorted_headers_find(s, name, name_len);
+            if (at < s->count) {
+                items = s->items + at;
+                n = run_end(s, at) - at;
+            }
+        }
+        if (n > 0)
+            st = append_header_line(out, items, n);
         i = end + 1;
     }
     return st;
@@ -475,7 +524,8 @@ static kn_status build_canonical(const kn_sigv4_request *req, const char *list, 
     /* One allocation up front instead of a doubling series; only a hint, so never more than out's cap allows. */
     size_t room = out->cap - out->len, estimate = canonical_estimate(req, list_len);
     kn_buf_reserve(out, estimate < room ? estimate : room);
-    if (sorted_headers_init(&sorted, req) != KN_OK) {
+    bool scan = list && req->header_count <= SORT_STACK_MAX; /* see append_listed_headers */
+    if (!scan && sorted_headers_init(&sorted, req) != KN_OK) {
         st = KN_ERR_NO_MEMORY;
         goto cleanup;
     }
@@ -488,7 +538,7 @@ static kn_status build_canonical(const kn_sigv4_request *req, const char *list, 
     if ((st = kn_buf_append(out, "\n", 1)) != KN_OK)
         goto cleanup;
     if (list) {
-        st = append_listed_headers(out, &sorted, list, list_len);
+        st = append_listed_headers(out, req, scan ? NULL : &sorted, list, list_len);
     } else {
         st = append_all_headers(out, &sorted, &generated);
         list = (const char *)generated.data;
@@ -668,15 +718,40 @@ bool kn_sigv4_signing_key(kn_sigv4_key_cache *cache, const char *secret, const k
     return true;
 }
 
-/* hex(HMAC(signing key, string to sign)) of a canonical request into hex[65]. */
-static bool signature_hex(const char *creq, size_t creq_len, const kn_sigv4_scope *scope, const char *secret,
-                          kn_sigv4_key_cache *cache, char hex[2 * KN_SHA256_LEN + 1])
+#define SHA256_BLOCK 64
+
+/* HMAC-SHA256 (RFC 2104) of a string to sign under a signing key, as two plain SHA-256 passes over
+ * (key ^ ipad) || sts and (key ^ opad) || inner hash. OpenSSL's HMAC re-keys its context with copies and allocations
+ * on every call, which cost as much as the hashing itself; the signing key is always 32 bytes, shorter than a block,
+ * so it needs no hashing of its own. The padded keys are wiped. */
+static bool sts_hmac(const uint8_t key[KN_SHA256_LEN], const char *sts, size_t len, uint8_t out[KN_SHA256_LEN])
 {
-    uint8_t hash[KN_SHA256_LEN], key[KN_SHA256_LEN], mac[KN_SHA256_LEN];
+    uint8_t inner[SHA256_BLOCK + STS_MAX], outer[SHA256_BLOCK + KN_SHA256_LEN];
+    for (size_t i = 0; i < SHA256_BLOCK; i += 8) {
+        uint64_t k = 0, in, out_pad;
+        if (i < KN_SHA256_LEN)
+            memcpy(&k, key + i, 8);
+        in = k ^ (BYTES_ONES * 0x36);
+        out_pad = k ^ (BYTES_ONES * 0x5c);
+        memcpy(inner + i, &in, 8);
+        memcpy(outer + i, &out_pad, 8);
+    }
+    memcpy(inner + SHA256_BLOCK, sts, len);
+    bool ok = kn_crypto_sha256(inner, SHA256_BLOCK + len, outer + SHA256_BLOCK) &&
+              kn_crypto_sha256(outer, sizeof outer, out);
+    kn_crypto_wipe(inner, SHA256_BLOCK);
+    kn_crypto_wipe(outer, SHA256_BLOCK);
+    return ok;
+}
+
+/* hex(HMAC(signing key, string to sign)) of a canonical request into hex[65]. */
+static bool signature_hex(const char *creq, size_t creq_len, const kn_sigv4_scope *scope,
+                          const uint8_t key[KN_SHA256_LEN], char hex[2 * KN_SHA256_LEN + 1])
+{
+    uint8_t hash[KN_SHA256_LEN], mac[KN_SHA256_LEN];
     char sts[STS_MAX + 1];
-    bool ok = kn_crypto_sha256(creq, creq_len, hash) && kn_sigv4_signing_key(cache, secret, scope, key) &&
-              kn_crypto_hmac_sha256(key, sizeof key, sts, format_string_to_sign(scope, hash, sts), mac);
-    kn_crypto_wipe(key, sizeof key);
+    bool ok = kn_crypto_sha256(creq, creq_len, hash) &&
+              sts_hmac(key, sts, format_string_to_sign(scope, hash, sts), mac);
     kn_crypto_hex(mac, sizeof mac, hex);
     return ok;
 }
@@ -710,6 +785,7 @@ kn_status kn_sigv4_sign(const kn_sigv4_request *req, const char *access_key_id, 
     kn_buf creq;
     kn_buf_init(&creq, CANONICAL_MAX);
     size_t list_off = 0, list_len = 0;
+    uint8_t key[KN_SHA256_LEN] = {0};
     char sig[2 * KN_SHA256_LEN + 1];
     size_t start = out->len;
 
@@ -719,7 +795,8 @@ kn_status kn_sigv4_sign(const kn_sigv4_request *req, const char *access_key_id, 
     }
     if ((st = build_canonical(req, NULL, 0, !req->path_as_is, &creq, &list_off, &list_len)) != KN_OK)
         goto cleanup;
-    if (!signature_hex((const char *)creq.data, creq.len, scope, secret, cache, sig)) {
+    if (!kn_sigv4_signing_key(cache, secret, scope, key) ||
+        !signature_hex((const char *)creq.data, creq.len, scope, key, sig)) {
         st = KN_ERR_NO_MEMORY;
         goto cleanup;
     }
@@ -727,6 +804,7 @@ kn_status kn_sigv4_sign(const kn_sigv4_request *req, const char *access_key_id, 
 cleanup:
     if (st != KN_OK)
         truncate_to(out, start);
+    kn_crypto_wipe(key, sizeof key);
     kn_buf_cleanup(&creq);
     return st;
 }
@@ -783,6 +861,29 @@ static bool is_separator(char c)
     return c == ',' || c == ' ' || c == '\t';
 }
 
+/* Whether some byte of x equals b. */
+static bool word_has_byte(uint64_t x, unsigned char b)
+{
+    uint64_t y = x ^ (BYTES_ONES * b);
+    return ((y - BYTES_ONES) & ~y & BYTES_HIGHS) != 0;
+}
+
+/* The first separator at or after p, or end. Parts are long (a Signature part is 74 bytes), so whole words without
+ * a separator are skipped eight bytes at a time. */
+static const char *next_separator(const char *p, const char *end)
+{
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        if (word_has_byte(x, ',') || word_has_byte(x, ' ') || word_has_byte(x, '\t'))
+            break;
+        p += 8;
+    }
+    while (p < end && !is_separator(*p))
+        p++;
+    return p;
+}
+
 /* Copies a view into a fixed field when it fits; leaves the field empty otherwise. */
 static void copy_field(char *dst, size_t cap, const char *src, size_t len)
 {
@@ -822,8 +923,7 @@ static void parse_parts(const char *p, const char *end, kn_sigv4_auth *auth, par
         while (p < end && is_separator(*p))
             p++;
         const char *part = p;
-        while (p < end && !is_separator(*p))
-            p++;
+        p = next_separator(p, end);
         if (part == p)
             break;
         const char *eq = memchr(part, '=', (size_t)(p - part));
@@ -1035,25 +1135,38 @@ bool kn_sigv4_check_scope(const kn_sigv4_auth *auth, const char *amz_date, const
     return ok;
 }
 
-bool kn_sigv4_verify(const kn_sigv4_request *req, const kn_sigv4_auth *auth, const char *amz_date, const char *secret,
-                     kn_sigv4_key_cache *cache)
+bool kn_sigv4_verify_with_key(const kn_sigv4_request *req, const kn_sigv4_auth *auth, const char *amz_date,
+                              const uint8_t signing_key[KN_SHA256_LEN])
 {
     bool ok = false;
     kn_buf creq;
     kn_buf_init(&creq, CANONICAL_MAX);
     kn_sigv4_scope scope = auth->scope;
     char sig[2 * KN_SHA256_LEN + 1];
+    size_t amz_len = strlen(amz_date);
     if (strlen(auth->signature) != 2 * KN_SHA256_LEN || !auth->signed_headers || !scope.date[0] ||
-        !scope.region[0] || !scope.service[0] || strlen(amz_date) >= sizeof scope.amz_date)
+        !scope.region[0] || !scope.service[0] || amz_len >= sizeof scope.amz_date)
         goto cleanup;
-    memcpy(scope.amz_date, amz_date, strlen(amz_date) + 1);
+    memcpy(scope.amz_date, amz_date, amz_len + 1);
     if (build_canonical(req, auth->signed_headers, auth->signed_headers_len, !req->path_as_is, &creq, NULL, NULL) !=
             KN_OK ||
-        !signature_hex((const char *)creq.data, creq.len, &scope, secret, cache, sig))
+        !signature_hex((const char *)creq.data, creq.len, &scope, signing_key, sig))
         goto cleanup;
     ok = kn_crypto_equal_ct(sig, auth->signature, 2 * KN_SHA256_LEN);
 cleanup:
     kn_buf_cleanup(&creq);
+    return ok;
+}
+
+bool kn_sigv4_verify(const kn_sigv4_request *req, const kn_sigv4_auth *auth, const char *amz_date, const char *secret,
+                     kn_sigv4_key_cache *cache)
+{
+    uint8_t key[KN_SHA256_LEN] = {0};
+    /* An incomplete scope cannot verify: no key is derived (or cached) for it. */
+    bool complete = auth->scope.date[0] && auth->scope.region[0] && auth->scope.service[0];
+    bool ok = complete && kn_sigv4_signing_key(cache, secret, &auth->scope, key) &&
+              kn_sigv4_verify_with_key(req, auth, amz_date, key);
+    kn_crypto_wipe(key, sizeof key);
     return ok;
 }
 

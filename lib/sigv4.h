@@ -143,6 +143,12 @@ bool kn_sigv4_check_scope(const kn_sigv4_auth *auth, const char *amz_date, const
 bool kn_sigv4_verify(const kn_sigv4_request *req, const kn_sigv4_auth *auth, const char *amz_date, const char *secret,
                      kn_sigv4_key_cache *cache);
 
+/* kn_sigv4_verify with the signing key already derived (kn_sigv4_signing_key) for auth->scope's date, region and
+ * service: for a server that keeps each client key's signing key between requests instead of looking it up. The key
+ * is only read. */
+bool kn_sigv4_verify_with_key(const kn_sigv4_request *req, const kn_sigv4_auth *auth, const char *amz_date,
+                              const uint8_t signing_key[KN_SHA256_LEN]);
+
 /* Fills scope->amz_date and ->date from a Unix time (UTC). */
 void kn_sigv4_format_time(int64_t unix_seconds, kn_sigv4_scope *scope);
 /* Parses "YYYYMMDDTHHMMSSZ" into Unix seconds; false when malformed or not a real date and time. */

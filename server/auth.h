@@ -24,7 +24,8 @@ kn_status knd_auth_set_region(knd_auth *auth, const char *region, kn_error *err)
 
 /* Checks req at time now_ms (Unix ms). On failure returns KN_ERR_SERVICE with err holding AWS's type, message and
  * HTTP status 400 (MissingAuthenticationTokenException, IncompleteSignatureException, InvalidSignatureException,
- * UnrecognizedClientException, ExpiredTokenException). The message never holds a secret. */
+ * UnrecognizedClientException, ExpiredTokenException). The message never holds a secret. One thread at a time per
+ * auth (kinesisd's loop thread): each key keeps the signing key it derived last. */
 kn_status knd_auth_check(knd_auth *auth, const knd_request *req, int64_t now_ms, kn_error *err);
 
 #endif

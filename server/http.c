@@ -38,6 +38,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <limits.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,12 +55,20 @@
 #define H2_DISCARD_MAX (16 << 20) /* body bytes we read and drop after refusing a request before resetting it */
 #define LINGER_MS 2000 /* after our last response on a closing connection, wait this long for the client's FIN */
 #define REJECT_LOG_INTERVAL_MS 10000
+/* A finished exchange is kept for the connection's next request (saving its allocations) when its buffers are no
+ * larger than these; bigger ones are released so that idle connections hold little memory. */
+#define SPARE_TEXT_MAX (8 * 1024)
+#define SPARE_BODY_MAX (16 * 1024)
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2_PREFACE_LEN (sizeof h2_preface - 1)
 
 /* Headers the HTTP layer writes itself; the handler's copies are dropped. */
-static const char *const owned_headers[] = {"content-length", "date", "connection", "transfer-encoding", "keep-alive"};
+static const struct {
+    const char *name;
+    size_t len;
+} owned_headers[] = {{"content-length", 14}, {"date", 4}, {"connection", 10}, {"transfer-encoding", 17},
+                     {"keep-alive", 10}};
 
 typedef enum { PROTO_SNIFF, PROTO_H1, PROTO_H2 } conn_proto;
 
@@ -95,16 +104,17 @@ struct knd_exchange {
     size_t discarded;          /* h2: body bytes that arrived after the request was refused as too large */
     knd_request req;
     char method[24];
-    kn_buf text;               /* request-target, header names and values, each NUL-terminated */
     size_t target_off, target_len;
     field *fields;
     size_t nfields, fields_alloc;
-    field inline_fields[INLINE_HEADERS];
     kn_sigv4_header *headers;
-    kn_sigv4_header inline_headers[INLINE_HEADERS];
-    kn_buf body;
     uint8_t *out;              /* h1: the serialized answer; h2: the answer's body */
     size_t out_len, out_off;
+    /* Kept when the exchange is recycled (see exchange_recycle); everything above is zeroed for each request. */
+    kn_buf text;               /* request-target, header names and values, each NUL-terminated */
+    kn_buf body;
+    field inline_fields[INLINE_HEADERS];
+    kn_sigv4_header inline_headers[INLINE_HEADERS];
 };
 
 struct conn {
@@ -128,6 +138,7 @@ struct conn {
     size_t sniff_len;
     uint64_t accepted_ms, last_activity_ms, linger_until_ms, armed_ms;
     knd_exchange *xs_head, *xs_tail;
+    knd_exchange *spare;   /* a finished exchange kept for the next request, or NULL */
     size_t handler_count;  /* exchanges the handler holds */
     /* HTTP/1.1 */
     http_parser parser;
@@ -170,6 +181,7 @@ struct knd_http_server {
     knd_tls_ctx *tls_ctx; /* NULL: plain connections */
     char readbuf[READ_BUF_BYTES];
     uint8_t tls_plain[16384]; /* one TLS record's plaintext at most */
+    uint8_t answer[16384];    /* an HTTP/1.1 answer written at once (see h1_answer), so it needs no copy */
 };
 
 typedef struct write_req {
@@ -208,7 +220,7 @@ static const char *http_date(knd_http_server *s)
 static bool is_owned_header(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof owned_headers / sizeof owned_headers[0]; i++) {
-        if (strlen(owned_headers[i]) == len && strncasecmp(owned_headers[i], name, len) == 0)
+        if (owned_headers[i].len == len && strncasecmp(owned_headers[i].name, name, len) == 0)
             return true;
     }
     return false;
@@ -235,22 +247,37 @@ static size_t write_queue(const conn *c)
 
 /* ---------------------------------------------------------------- exchanges */
 
+/* The header budget counts names and values; the NULs between them (at most two per field, and a field has a name of
+ * at least one byte) fit in twice that again. */
+static size_t text_cap(const knd_http_server *s)
+{
+    return 3 * s->opts.max_header_bytes + 64;
+}
+
+/* An exchange for c's next request: the connection's spare one (its buffers emptied) when there is one. */
 static knd_exchange *exchange_new(conn *c)
 {
     knd_http_server *s = c->server;
-    knd_exchange *x = calloc(1, sizeof *x);
-    if (!x)
-        return NULL;
+    knd_exchange *x = c->spare;
+    if (x) {
+        c->spare = NULL;
+        memset(x, 0, offsetof(knd_exchange, text));
+        kn_buf_reset(&x->text);
+        kn_buf_reset(&x->body);
+    } else {
+        x = malloc(sizeof *x);
+        if (!x)
+            return NULL;
+        memset(x, 0, offsetof(knd_exchange, text));
+        kn_buf_init(&x->text, text_cap(s));
+        kn_buf_init(&x->body, s->opts.max_body_bytes);
+    }
     x->server = s;
     x->conn = c;
     x->state = X_RECEIVING;
     x->started_ms = now_ms(s);
     x->fields = x->inline_fields;
     x->fields_alloc = INLINE_HEADERS;
-    /* The header budget counts names and values; the NULs between them (at most two per field, and a field has a
-     * name of at least one byte) fit in twice that again. */
-    kn_buf_init(&x->text, 3 * s->opts.max_header_bytes + 64);
-    kn_buf_init(&x->body, s->opts.max_body_bytes);
     x->prev = c->xs_tail;
     if (c->xs_tail)
         c->xs_tail->next = x;
@@ -296,19 +323,46 @@ static void exchange_unlink(knd_exchange *x)
         c->cur = NULL;
 }
 
+/* Keeps x as its connection's spare when the connection lives on, has none yet, and x's buffers are small and
+ * unchanged in their caps (h2_release_body leaves a body with none); false when x must be freed. */
+static bool exchange_recycle(knd_exchange *x)
+{
+    conn *c = x->conn;
+    if (!c || c->closing || c->spare || x->text.cap != text_cap(x->server) || x->text.alloc > SPARE_TEXT_MAX ||
+        x->body.cap != x->server->opts.max_body_bytes || x->body.alloc > SPARE_BODY_MAX)
+        return false;
+    c->spare = x;
+    return true;
+}
+
 static void exchange_free(knd_exchange *x)
 {
     if (!x)
         return;
     exchange_unlink(x);
-    kn_buf_cleanup(&x->text);
-    kn_buf_cleanup(&x->body);
     if (x->fields != x->inline_fields)
         free(x->fields);
     if (x->headers != x->inline_headers)
         free(x->headers);
     free(x->out);
+    x->out = NULL;
+    if (exchange_recycle(x))
+        return;
+    kn_buf_cleanup(&x->text);
+    kn_buf_cleanup(&x->body);
     free(x);
+}
+
+/* Frees c's spare exchange, if any (the connection is going). */
+static void conn_drop_spare(conn *c)
+{
+    knd_exchange *x = c->spare;
+    c->spare = NULL;
+    if (x) {
+        kn_buf_cleanup(&x->text);
+        kn_buf_cleanup(&x->body);
+        free(x);
+    }
 }
 
 /* Starts a new header field of nothing yet; returns false when out of memory. */
@@ -398,26 +452,9 @@ static void on_write(uv_write_t *req, int status)
     conn_after_event(c);
 }
 
-/* Puts bytes on the wire as they are (taking ownership of data, which is freed once written). Tries a direct write
- * first: most answers fit in the socket buffer, which saves queueing them. */
-static void conn_send(conn *c, uint8_t *data, size_t len)
+/* Queues data[done, len) behind what is already queued, taking ownership of data (freed once written). */
+static void conn_queue(conn *c, uint8_t *data, size_t done, size_t len)
 {
-    if (conn_dead(c) || c->shutting_down) {
-        free(data);
-        return;
-    }
-    uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
-    if (n == (int)len) {
-        free(data);
-        return;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-        free(data);
-        conn_close(c);
-        return;
-    }
-    size_t done = n > 0 ? (size_t)n : 0;
     write_req *w = malloc(sizeof *w);
     if (!w) {
         free(data);
@@ -435,6 +472,44 @@ static void conn_send(conn *c, uint8_t *data, size_t len)
     }
 }
 
+/* Tries to put bytes straight into the socket (most answers fit in its buffer, which saves queueing them); returns
+ * how many went (none while earlier bytes wait in the queue), or -1 after closing c on an error. */
+static ssize_t conn_try_send(conn *c, const uint8_t *data, size_t len)
+{
+    uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return -1;
+    }
+    return n > 0 ? n : 0;
+}
+
+/* Puts bytes on the wire as they are, taking ownership of data (freed once written). */
+static void conn_send(conn *c, uint8_t *data, size_t len)
+{
+    ssize_t done = conn_dead(c) || c->shutting_down ? -1 : conn_try_send(c, data, len);
+    if (done < 0 || (size_t)done == len)
+        free(data);
+    else
+        conn_queue(c, data, (size_t)done, len);
+}
+
+/* conn_send for bytes the caller keeps: only what the socket does not take at once is copied. */
+static void conn_send_copy(conn *c, const uint8_t *data, size_t len)
+{
+    ssize_t done = conn_dead(c) || c->shutting_down ? -1 : conn_try_send(c, data, len);
+    if (done < 0 || (size_t)done == len)
+        return;
+    uint8_t *rest = malloc(len - (size_t)done);
+    if (!rest) {
+        conn_close(c);
+        return;
+    }
+    memcpy(rest, data + done, len - (size_t)done);
+    conn_queue(c, rest, 0, len - (size_t)done);
+}
+
 /* Sends whatever TLS has produced (handshake messages, records, alerts). */
 static void conn_tls_flush(conn *c)
 {
@@ -444,21 +519,31 @@ static void conn_tls_flush(conn *c)
         conn_send(c, out, len);
 }
 
-/* Sends an answer's bytes (taking ownership of data): encrypted first on a TLS connection. */
-static void conn_write(conn *c, uint8_t *data, size_t len)
+/* Sends an answer's bytes, which the caller keeps: encrypted first on a TLS connection. */
+static void conn_write_copy(conn *c, const uint8_t *data, size_t len)
 {
     if (!c->tls) {
-        conn_send(c, data, len);
+        conn_send_copy(c, data, len);
         return;
     }
     bool ok = conn_dead(c) || c->shutting_down || knd_tls_write(c->tls, data, len);
-    free(data);
     if (!ok) {
         knd_log_debug("http: TLS write failed: %s", knd_tls_error(c->tls));
         conn_close(c);
         return;
     }
     conn_tls_flush(c);
+}
+
+/* conn_write_copy taking ownership of data. */
+static void conn_write(conn *c, uint8_t *data, size_t len)
+{
+    if (!c->tls) {
+        conn_send(c, data, len);
+        return;
+    }
+    conn_write_copy(c, data, len);
+    free(data);
 }
 
 /* ---------------------------------------------------------------- connection lifecycle */
@@ -470,6 +555,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
         return;
     knd_http_server *s = c->server;
     free(c->backlog);
+    conn_drop_spare(c);
     knd_tls_destroy(c->tls);
     free(c);
     s->live_handles--;
@@ -613,9 +699,15 @@ static void conn_arm_timer(conn *c)
     uint64_t d = conn_deadline(c);
     if (!d)
         return; /* an armed timer will find nothing due and stay quiet */
+    uint64_t now = now_ms(c->server);
+    /* Never further ahead than the header timeout: a keep-alive request that starts later has its header deadline
+     * after the timer, so it needs no re-arming (a timer-heap operation per request otherwise, the idle deadline
+     * being later). A timer that fires before the deadline re-arms for it. */
+    uint64_t horizon = now + c->server->opts.header_timeout_ms;
+    if (d > horizon)
+        d = horizon;
     if (c->armed_ms && c->armed_ms <= d)
         return; /* it fires earlier and re-arms for d then */
-    uint64_t now = now_ms(c->server);
     uv_timer_start(&c->timer, on_conn_timer, d > now ? d - now : 0, 0);
     c->armed_ms = d;
 }
@@ -728,6 +820,25 @@ static int h1_on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Makes room in x->text for a piece of a header name or value, preceded by the NUL that ends the text before it when
+ * the piece starts a new name or value (sep); returns where the piece goes, or NULL at the cap. */
+static uint8_t *text_piece(knd_exchange *x, bool sep, size_t len)
+{
+    uint8_t *dst = kn_buf_reserve(&x->text, len + sep);
+    if (dst && sep) {
+        *dst++ = '\0';
+        x->text.len++;
+    }
+    return dst;
+}
+
+/* Ends a piece written at the end of x->text: the buffer stays NUL-terminated past its length. */
+static void text_piece_done(knd_exchange *x, size_t len)
+{
+    x->text.len += len;
+    x->text.data[x->text.len] = '\0';
+}
+
 static int h1_on_header_field(http_parser *p, const char *at, size_t len)
 {
     conn *c = p->data;
@@ -736,19 +847,21 @@ static int h1_on_header_field(http_parser *p, const char *at, size_t len)
         return 0; /* trailers of a chunked body: not kept (x->text must not move any more) */
     if (!h1_count_header_bytes(c, len))
         return -1;
-    if (x->nfields == 0 || c->last_was_value) {
-        /* NUL after the target or after the previous value. */
-        if (kn_buf_append(&x->text, "", 1) != KN_OK || !exchange_add_field(x))
-            return -1;
-        c->last_was_value = false;
-    }
-    uint8_t *dst = kn_buf_reserve(&x->text, len);
+    bool starts = x->nfields == 0 || c->last_was_value; /* after the target or after the previous value */
+    if (starts && !exchange_add_field(x))
+        return -1;
+    uint8_t *dst = text_piece(x, starts, len);
     if (!dst)
         return -1;
+    field *f = &x->fields[x->nfields - 1];
+    if (starts) {
+        f->name_off = x->text.len;
+        c->last_was_value = false;
+    }
     for (size_t i = 0; i < len; i++)
         dst[i] = (uint8_t)((at[i] >= 'A' && at[i] <= 'Z') ? at[i] + 32 : at[i]);
-    x->text.len += len;
-    x->fields[x->nfields - 1].name_len += len;
+    text_piece_done(x, len);
+    f->name_len += len;
     return 0;
 }
 
@@ -760,15 +873,17 @@ static int h1_on_header_value(http_parser *p, const char *at, size_t len)
         return 0;
     if (!h1_count_header_bytes(c, len))
         return -1;
+    bool starts = !c->last_was_value;
+    uint8_t *dst = text_piece(x, starts, len);
+    if (!dst)
+        return -1;
     field *f = &x->fields[x->nfields - 1];
-    if (!c->last_was_value) {
-        if (kn_buf_append(&x->text, "", 1) != KN_OK)
-            return -1;
+    if (starts) {
         f->value_off = x->text.len;
         c->last_was_value = true;
     }
-    if (kn_buf_append(&x->text, at, len) != KN_OK)
-        return -1;
+    memcpy(dst, at, len);
+    text_piece_done(x, len);
     f->value_len += len;
     return 0;
 }
@@ -810,7 +925,10 @@ static int h1_on_headers_complete(http_parser *p)
         return -1;
     x->headers_done = true;
     x->headers_at_ms = now_ms(c->server);
-    snprintf(x->method, sizeof x->method, "%s", http_method_str((enum http_method)p->method));
+    const char *method = http_method_str((enum http_method)p->method);
+    size_t method_len = strnlen(method, sizeof x->method - 1);
+    memcpy(x->method, method, method_len);
+    x->method[method_len] = '\0';
     x->http10 = p->http_major == 1 && p->http_minor == 0;
     if (p->method == HTTP_CONNECT) {
         c->h1_error_status = 405;
@@ -1004,71 +1122,110 @@ static size_t status_line(char *line, int status)
     return (size_t)(p - line);
 }
 
-/* Serializes an HTTP/1.1 answer into x->out. */
-static bool h1_serialize(conn *c, knd_exchange *x, int status, const kn_sigv4_header *headers, size_t n,
-                         const void *body, size_t body_len)
+/* An HTTP/1.1 answer being serialized: its parts, and its size once measured. */
+typedef struct h1_head {
+    char line[64];   /* "HTTP/1.1 200 OK\r\n" */
+    size_t line_len;
+    char tail[160];  /* Content-Length, Date, Connection and the blank line */
+    size_t tail_len;
+    size_t body_len; /* 0 for HEAD: Content-Length says what a GET would carry; no body follows */
+    size_t total;
+} h1_head;
+
+static void h1_measure(conn *c, const knd_exchange *x, int status, const kn_sigv4_header *headers, size_t n,
+                       size_t body_len, h1_head *h)
 {
-    char line[64];
-    size_t line_len = status_line(line, status);
-    char tail[160];
+    h->line_len = status_line(h->line, status);
     const char *connection = x->close_after ? "Connection: close\r\n"
                              : x->http10    ? "Connection: keep-alive\r\n"
                                             : "";
     const char *date = http_date(c->server);
-    char *t = put(tail, "Content-Length: ", 16);
+    char *t = put(h->tail, "Content-Length: ", 16);
     t = put_uint(t, body_len);
     t = put(t, "\r\nDate: ", 8);
     t = put(t, date, strlen(date));
     t = put(t, "\r\n", 2);
     t = put(t, connection, strlen(connection));
     t = put(t, "\r\n", 2);
-    size_t tail_len = (size_t)(t - tail);
-    if (strcmp(x->method, "HEAD") == 0)
-        body_len = 0; /* Content-Length says what a GET would carry; no body follows */
-    size_t total = line_len + tail_len + body_len;
+    h->tail_len = (size_t)(t - h->tail);
+    h->body_len = strcmp(x->method, "HEAD") == 0 ? 0 : body_len;
+    h->total = h->line_len + h->tail_len + h->body_len;
     for (size_t i = 0; i < n; i++) {
         if (!skip_response_header(&headers[i]))
-            total += headers[i].name_len + 2 + headers[i].value_len + 2;
+            h->total += headers[i].name_len + 2 + headers[i].value_len + 2;
     }
-    uint8_t *out = malloc(total ? total : 1);
-    if (!out)
-        return false;
+}
+
+/* Writes the measured answer into out[h->total]. */
+static void h1_serialize(const h1_head *h, const kn_sigv4_header *headers, size_t n, const void *body, uint8_t *out)
+{
     uint8_t *p = out;
-    memcpy(p, line, line_len);
-    p += line_len;
+    memcpy(p, h->line, h->line_len);
+    p += h->line_len;
     for (size_t i = 0; i < n; i++) {
-        const kn_sigv4_header *h = &headers[i];
-        if (skip_response_header(h))
+        const kn_sigv4_header *hd = &headers[i];
+        if (skip_response_header(hd))
             continue;
-        memcpy(p, h->name, h->name_len);
-        p += h->name_len;
+        memcpy(p, hd->name, hd->name_len);
+        p += hd->name_len;
         memcpy(p, ": ", 2);
         p += 2;
-        memcpy(p, h->value, h->value_len);
-        p += h->value_len;
+        memcpy(p, hd->value, hd->value_len);
+        p += hd->value_len;
         memcpy(p, "\r\n", 2);
         p += 2;
     }
-    memcpy(p, tail, tail_len);
-    p += tail_len;
-    if (body_len)
-        memcpy(p, body, body_len);
-    free(x->out);
-    x->out = out;
-    x->out_len = total;
+    memcpy(p, h->tail, h->tail_len);
+    p += h->tail_len;
+    if (h->body_len)
+        memcpy(p, body, h->body_len);
+}
+
+/* Writes the answer of x, the connection's first exchange (data, len: a heap block to take when owned, else bytes
+ * copied only as needed), and releases x. False when that was the connection's last answer. */
+static bool h1_write_first(conn *c, knd_exchange *x, uint8_t *data, size_t len, bool owned)
+{
+    bool close_after = x->close_after;
+    exchange_free(x);
+    if (owned)
+        conn_write(c, data, len);
+    else
+        conn_write_copy(c, data, len);
+    if (close_after) {
+        /* Later exchanges (none should exist: parsing stopped at this one) are dropped with the connection. */
+        while (c->xs_head && c->xs_head->state != X_HANDLER)
+            exchange_free(c->xs_head);
+        conn_finish(c);
+        return false;
+    }
     return true;
 }
 
 static void h1_answer(conn *c, knd_exchange *x, int status, const kn_sigv4_header *headers, size_t n,
                       const void *body, size_t body_len)
 {
-    if (c->server->stopping && !x->next)
+    knd_http_server *s = c->server;
+    if (s->stopping && !x->next)
         x->close_after = true; /* the last answer this connection gets */
     x->state = X_DONE;
-    if (!h1_serialize(c, x, status, headers, n, body, body_len)) {
+    h1_head h;
+    h1_measure(c, x, status, headers, n, body_len, &h);
+    if (x == c->xs_head && !conn_dead(c) && h.total <= sizeof s->answer) {
+        /* Nothing ahead of it: written at once from the server's buffer, copied only if the socket is full. */
+        h1_serialize(&h, headers, n, body, s->answer);
+        if (h1_write_first(c, x, s->answer, h.total, false))
+            h1_flush(c);
+        return;
+    }
+    uint8_t *out = malloc(h.total ? h.total : 1);
+    if (!out) {
         conn_close(c);
         return;
     }
+    h1_serialize(&h, headers, n, body, out);
+    free(x->out);
+    x->out = out;
+    x->out_len = h.total;
     h1_flush(c);
 }
 
@@ -1086,19 +1243,10 @@ static void h1_flush(conn *c)
 {
     while (c->xs_head && c->xs_head->state == X_DONE && !conn_dead(c)) {
         knd_exchange *x = c->xs_head;
-        bool close_after = x->close_after;
         uint8_t *out = x->out;
-        size_t out_len = x->out_len;
         x->out = NULL;
-        exchange_free(x);
-        conn_write(c, out, out_len);
-        if (close_after) {
-            /* Later exchanges (none should exist: parsing stopped at this one) are dropped with the connection. */
-            while (c->xs_head && c->xs_head->state != X_HANDLER)
-                exchange_free(c->xs_head);
-            conn_finish(c);
+        if (!h1_write_first(c, x, out, x->out_len, true))
             return;
-        }
     }
 }
 

@@ -485,6 +485,26 @@ static void test_any_region_when_none_is_set(void **state)
     expect_ok(f->auth, &r, MS(T_SIGN));
 }
 
+/* Each key keeps the signing key of the scope it used last: a key signing for scopes in turn (two regions, then the
+ * next day) passes every time, and a wrong secret still fails for the scope whose key is kept. */
+static void test_key_signing_for_scopes_in_turn(void **state)
+{
+    fixture *f = *state;
+    signed_req r;
+    const int64_t midnight = T_SIGN + 3 * 3600 + 1800; /* 2026-11-26T00:00:00Z */
+    const struct {
+        const char *region;
+        int64_t when;
+    } turns[] = {{"us-east-1", T_SIGN}, {"eu-west-1", T_SIGN}, {"us-east-1", T_SIGN}, {"us-east-1", midnight - 60},
+                 {"us-east-1", midnight + 60}, {"us-east-1", midnight - 60}};
+    for (size_t i = 0; i < sizeof turns / sizeof turns[0]; i++) {
+        build(&r, (sign_opts){.region = turns[i].region, .when = turns[i].when});
+        expect_ok(f->auth, &r, MS(turns[i].when));
+        build(&r, (sign_opts){.region = turns[i].region, .when = turns[i].when, .secret = "not-the-secret"});
+        expect_error(f->auth, &r, MS(turns[i].when), "InvalidSignatureException", MSG_SIGNATURE);
+    }
+}
+
 static void test_header_and_query_signature_together(void **state)
 {
     fixture *f = *state;
@@ -708,6 +728,7 @@ int main(void)
         F(test_scope_with_wrong_service),
         F(test_scope_with_wrong_region_when_region_is_set),
         F(test_any_region_when_none_is_set),
+        F(test_key_signing_for_scopes_in_turn),
         F(test_header_and_query_signature_together),
         F(test_session_token_missing_for_temporary_key),
         F(test_session_token_wrong),
