@@ -29,6 +29,8 @@
 #define KN_TRACE_BODY_MAX 4096
 #define KN_TRACE_MAX (64u * 1024u)
 #define KN_IDLE_CONNECTIONS 8
+/* What the Authorization header usually takes (about 200 bytes; longer with a long key id or region). */
+#define KN_AUTHORIZATION_USUAL 320
 
 struct kn_client {
     char region[KN_REGION_MAX];
@@ -387,6 +389,7 @@ static kn_status exchange(kn_client *c, const char *target, const char *body, si
     kn_status st = KN_OK;
     kn_buf auth;
     kn_buf_init(&auth, 8192);
+    (void)kn_buf_reserve(&auth, KN_AUTHORIZATION_USUAL); /* one allocation instead of a run of doublings */
     kn_sigv4_scope scope;
     memset(&scope, 0, sizeof scope);
     kn_sigv4_format_time(c->now(c->clock_ctx), &scope);
@@ -439,44 +442,134 @@ static kn_status finish(kn_status st, kn_error *local, kn_error *err)
     return st;
 }
 
+/* ---- request bodies ----
+ *
+ * Written straight into one buffer, sized up front, instead of built as a cJSON tree and printed (a malloc per member
+ * and several while printing). The text is byte for byte what cJSON_PrintUnformatted gave: members in the same order,
+ * strings escaped the same way. */
+
+/* The bytes a string takes in a body, quotes included: every byte escaped takes per_byte = 6 (\u00XX); 1 gives the size
+ * when nothing needs escaping. 0 for an absent string. */
+static size_t json_string_size(const char *s, size_t per_byte)
+{
+    return s ? per_byte * strlen(s) + 2 : 0;
+}
+
+/* How byte c is written inside a JSON string, as cJSON writes it: itself (returns 0), a two-character escape
+ * (returns its letter), or \u00XX (returns 'u'). Only quote, backslash and control characters are escaped; every
+ * other byte (UTF-8 included) stays as it is. */
+static char json_escape(uint8_t c)
+{
+    switch (c) {
+    case '"':
+    case '\\':
+        return (char)c;
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    default:
+        return c < 0x20 ? 'u' : 0;
+    }
+}
+
+/* Appends s as a JSON string, escaped as json_escape says. */
+static kn_status json_put_string(kn_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t len = 2;
+    for (const uint8_t *c = (const uint8_t *)s; *c; c++) {
+        char e = json_escape(*c);
+        len += !e ? 1 : e == 'u' ? 6 : 2;
+    }
+    uint8_t *p = kn_buf_reserve(b, len);
+    if (!p)
+        return KN_ERR_NO_MEMORY;
+    *p++ = '"';
+    for (const uint8_t *c = (const uint8_t *)s; *c; c++) {
+        char e = json_escape(*c);
+        if (!e) {
+            *p++ = *c;
+            continue;
+        }
+        *p++ = '\\';
+        *p++ = (uint8_t)e;
+        if (e == 'u') {
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = (uint8_t)hex[*c >> 4];
+            *p++ = (uint8_t)hex[*c & 0x0f];
+        }
+    }
+    *p = '"';
+    b->len += len;
+    b->data[b->len] = '\0';
+    return KN_OK;
+}
+
+/* Appends sep, then "name":value with value as a JSON string; nothing at all when value is NULL (an optional member
+ * left out). name is one of ours and needs no escaping. */
+static kn_status json_put_member(kn_buf *b, char sep, const char *name, const char *value)
+{
+    if (!value)
+        return KN_OK;
+    kn_status st = kn_buf_append(b, &sep, 1);
+    if (st == KN_OK)
+        st = kn_buf_append(b, "\"", 1);
+    if (st == KN_OK)
+        st = kn_buf_append_str(b, name);
+    if (st == KN_OK)
+        st = kn_buf_append(b, "\":", 2);
+    return st == KN_OK ? json_put_string(b, value) : st;
+}
+
+static kn_status json_put_stream(kn_buf *b, char sep, const char *stream_name, const char *stream_arn)
+{
+    return stream_name ? json_put_member(b, sep, "StreamName", stream_name)
+                       : json_put_member(b, sep, "StreamARN", stream_arn);
+}
+
+/* Room for the member names, quotes and separators of a body, and of one PutRecords entry. */
+#define KN_BODY_SYNTAX_MAX 96
+#define KN_ENTRY_SYNTAX_MAX 64
+
 /* ---- PutRecord ---- */
 
-static cJSON *add_stream(cJSON *root, const char *stream_name, const char *stream_arn)
+static kn_status put_record_body(const kn_put_record_input *in, kn_buf *body, kn_error *err)
 {
-    return stream_name ? cJSON_AddStringToObject(root, "StreamName", stream_name)
-                       : cJSON_AddStringToObject(root, "StreamARN", stream_arn);
-}
-
-/* Adds member name = a reference to value (no copy: value outlives the print). */
-static bool add_ref(cJSON *obj, const char *name, const char *value)
-{
-    cJSON *item = cJSON_CreateStringReference(value);
-    return item && cJSON_AddItemToObjectCS(obj, name, item);
-}
-
-static kn_status put_record_body(const kn_put_record_input *in, char **out, kn_error *err)
-{
-    kn_status st = KN_OK;
-    kn_buf b64;
-    kn_buf_init(&b64, (in->data_len / 3 + 1) * 4 + 1);
-    cJSON *root = cJSON_CreateObject();
-    if (!root || kn_base64_encode(in->data, in->data_len, &b64) != KN_OK)
-        goto nomem;
-    bool ok = add_stream(root, in->stream_name, in->stream_arn) &&
-              add_ref(root, "Data", b64.data ? (const char *)b64.data : "") &&
-              add_ref(root, "PartitionKey", in->partition_key) &&
-              (!in->explicit_hash_key || add_ref(root, "ExplicitHashKey", in->explicit_hash_key)) &&
-              (!in->sequence_number_for_ordering ||
-               add_ref(root, "SequenceNumberForOrdering", in->sequence_number_for_ordering));
-    if (!ok || !(*out = cJSON_PrintUnformatted(root)))
-        goto nomem;
-    goto cleanup;
-nomem:
-    st = kn_error_set(err, KN_ERR_NO_MEMORY, "out of memory building the request body");
-cleanup:
-    cJSON_Delete(root);
-    kn_buf_cleanup(&b64);
-    return st;
+    const char *strings[] = {in->stream_name, in->stream_arn, in->partition_key, in->explicit_hash_key,
+                             in->sequence_number_for_ordering};
+    size_t max = kn_base64_encoded_len(in->data_len) + KN_BODY_SYNTAX_MAX, likely = max;
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        max += json_string_size(strings[i], 6);
+        likely += json_string_size(strings[i], 1);
+    }
+    kn_buf_init(body, max);
+    /* One allocation when nothing needs escaping, as is usual. */
+    kn_status st = kn_buf_reserve(body, likely) ? KN_OK : KN_ERR_NO_MEMORY;
+    if (st == KN_OK)
+        st = json_put_stream(body, '{', in->stream_name, in->stream_arn);
+    if (st == KN_OK)
+        st = kn_buf_append_str(body, ",\"Data\":\"");
+    if (st == KN_OK)
+        st = kn_base64_encode(in->data, in->data_len, body);
+    if (st == KN_OK)
+        st = kn_buf_append(body, "\"", 1);
+    if (st == KN_OK)
+        st = json_put_member(body, ',', "PartitionKey", in->partition_key);
+    if (st == KN_OK)
+        st = json_put_member(body, ',', "ExplicitHashKey", in->explicit_hash_key);
+    if (st == KN_OK)
+        st = json_put_member(body, ',', "SequenceNumberForOrdering", in->sequence_number_for_ordering);
+    if (st == KN_OK)
+        st = kn_buf_append(body, "}", 1);
+    return st == KN_OK ? KN_OK : kn_error_set(err, KN_ERR_NO_MEMORY, "out of memory building the request body");
 }
 
 static kn_status parse_put_record(const kn_http_response *resp, kn_put_record_output *out, kn_error *err)
@@ -505,7 +598,8 @@ kn_status kn_put_record(kn_client *client, const kn_put_record_input *input, kn_
     kn_error e;
     kn_error_clear(&e);
     kn_status st = KN_OK;
-    char *body = NULL;
+    kn_buf body;
+    kn_buf_init(&body, 0);
     kn_put_record_output result;
     memset(&result, 0, sizeof result);
     kn_http_response resp;
@@ -517,10 +611,9 @@ kn_status kn_put_record(kn_client *client, const kn_put_record_input *input, kn_
     memset(output, 0, sizeof *output);
     if ((st = validate_put_record(client, input, &e)) != KN_OK || (st = put_record_body(input, &body, &e)))
         goto cleanup;
-    size_t body_len = strlen(body);
     for (int attempt = 1;; attempt++) {
         e.attempts = attempt;
-        st = exchange(client, KN_TARGET_PUT_RECORD, body, body_len, attempt, &resp, &e);
+        st = exchange(client, KN_TARGET_PUT_RECORD, (const char *)body.data, body.len, attempt, &resp, &e);
         if (st == KN_OK)
             st = parse_put_record(&resp, &result, &e);
         if (st == KN_OK || !kn_retry_should(&client->retry, attempt, e.retry_class))
@@ -530,7 +623,7 @@ kn_status kn_put_record(kn_client *client, const kn_put_record_input *input, kn_
     if (st == KN_OK)
         *output = result;
 cleanup:
-    cJSON_free(body);
+    kn_buf_cleanup(&body);
     kn_http_response_cleanup(&resp);
     return finish(st, &e, err);
 }
@@ -578,37 +671,41 @@ static void records_call_cleanup(records_call *rc)
     free(rc->retry);
 }
 
+/* The body of one attempt: the pending entries, in entry order. */
 static kn_status put_records_body(const char *stream_name, const char *stream_arn,
-                                  const kn_put_records_entry *entries, const records_call *rc, char **out,
+                                  const kn_put_records_entry *entries, const records_call *rc, kn_buf *body,
                                   kn_error *err)
 {
-    kn_status st = KN_OK;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *records = root && add_stream(root, stream_name, stream_arn) ? cJSON_AddArrayToObject(root, "Records")
-                                                                        : NULL;
-    if (!records)
-        goto nomem;
+    size_t max = KN_BODY_SYNTAX_MAX + json_string_size(stream_name, 6) + json_string_size(stream_arn, 6);
+    size_t likely = KN_BODY_SYNTAX_MAX + json_string_size(stream_name, 1) + json_string_size(stream_arn, 1);
     for (size_t k = 0; k < rc->pending_count; k++) {
-        size_t i = rc->pending[k];
-        cJSON *rec = cJSON_CreateObject();
-        if (!rec || !cJSON_AddItemToArray(records, rec)) {
-            cJSON_Delete(rec);
-            goto nomem;
-        }
-        bool ok = add_ref(rec, "Data", (const char *)rc->b64.data + rc->offset[i]) &&
-                  add_ref(rec, "PartitionKey", entries[i].partition_key) &&
-                  (!entries[i].explicit_hash_key || add_ref(rec, "ExplicitHashKey", entries[i].explicit_hash_key));
-        if (!ok)
-            goto nomem;
+        const kn_put_records_entry *e = &entries[rc->pending[k]];
+        size_t data = strlen((const char *)rc->b64.data + rc->offset[rc->pending[k]]) + 2 + KN_ENTRY_SYNTAX_MAX;
+        max += data + json_string_size(e->partition_key, 6) + json_string_size(e->explicit_hash_key, 6);
+        likely += data + json_string_size(e->partition_key, 1) + json_string_size(e->explicit_hash_key, 1);
     }
-    if (!(*out = cJSON_PrintUnformatted(root)))
-        goto nomem;
-    goto cleanup;
-nomem:
-    st = kn_error_set(err, KN_ERR_NO_MEMORY, "out of memory building the request body");
-cleanup:
-    cJSON_Delete(root);
-    return st;
+    kn_buf_cleanup(body);
+    kn_buf_init(body, max);
+    kn_status st = kn_buf_reserve(body, likely) ? KN_OK : KN_ERR_NO_MEMORY;
+    if (st == KN_OK)
+        st = json_put_stream(body, '{', stream_name, stream_arn);
+    if (st == KN_OK)
+        st = kn_buf_append_str(body, ",\"Records\":[");
+    for (size_t k = 0; k < rc->pending_count && st == KN_OK; k++) {
+        size_t i = rc->pending[k];
+        st = k ? kn_buf_append(body, ",", 1) : KN_OK;
+        if (st == KN_OK)
+            st = json_put_member(body, '{', "Data", (const char *)rc->b64.data + rc->offset[i]);
+        if (st == KN_OK)
+            st = json_put_member(body, ',', "PartitionKey", entries[i].partition_key);
+        if (st == KN_OK)
+            st = json_put_member(body, ',', "ExplicitHashKey", entries[i].explicit_hash_key);
+        if (st == KN_OK)
+            st = kn_buf_append(body, "}", 1);
+    }
+    if (st == KN_OK)
+        st = kn_buf_append(body, "]}", 2);
+    return st == KN_OK ? KN_OK : kn_error_set(err, KN_ERR_NO_MEMORY, "out of memory building the request body");
 }
 
 /* A result entry is either a success (ShardId + SequenceNumber) or a failure (ErrorCode, maybe ErrorMessage). */
@@ -684,17 +781,16 @@ static kn_status put_records_loop(kn_client *c, const char *stream_name, const c
                                   kn_put_records_result *results, kn_error *e)
 {
     kn_status st = KN_OK;
-    char *body = NULL;
+    kn_buf body;
+    kn_buf_init(&body, 0);
     kn_http_response resp;
     kn_http_response_init(&resp);
     for (int attempt = 1;; attempt++) {
         kn_retry_class cls = KN_RETRY_NEVER;
         e->attempts = attempt;
-        cJSON_free(body);
-        body = NULL;
         if ((st = put_records_body(stream_name, stream_arn, entries, rc, &body, e)) != KN_OK)
             break;
-        st = exchange(c, KN_TARGET_PUT_RECORDS, body, strlen(body), attempt, &resp, e);
+        st = exchange(c, KN_TARGET_PUT_RECORDS, (const char *)body.data, body.len, attempt, &resp, e);
         if (st == KN_OK)
             st = apply_records(&resp, rc, results, &cls, e);
         if (st != KN_OK)
@@ -707,7 +803,7 @@ static kn_status put_records_loop(kn_client *c, const char *stream_name, const c
     }
     if (st != KN_OK)
         fail_pending(rc, results, st, e);
-    cJSON_free(body);
+    kn_buf_cleanup(&body);
     kn_http_response_cleanup(&resp);
     return st;
 }

@@ -66,9 +66,27 @@ void kn_http_response_add_header(kn_http_response *resp, const char *line, size_
 
 /* ---- the libcurl transport ---- */
 
+#if LIBCURL_VERSION_NUM < 0x075000
+#error "libcurl 7.80 or later is needed (CURLOPT_PREREQFUNCTION guards against silent resends)"
+#endif
+
+/* What one call needs from libcurl's callbacks. Lives in its handle, so a call allocates nothing for it. */
+typedef struct curl_call {
+    kn_http_response *resp;
+    int sends;         /* how many times libcurl was about to send the request */
+    bool too_large;    /* the body callback refused the answer */
+    bool resend_refused;
+} curl_call;
+
 typedef struct curl_handle {
     CURL *curl;
     char errbuf[CURL_ERROR_SIZE];
+    curl_call call;
+    /* The request's header list, rebuilt each call in memory the handle keeps: the "Name: value" lines, NUL-separated,
+     * and a curl_slist node per line pointing into them (libcurl only reads the list, it never frees it). */
+    kn_buf header_text;
+    struct curl_slist *header_nodes;
+    size_t header_nodes_cap;
     struct curl_handle *next;
 } curl_handle;
 
@@ -80,22 +98,12 @@ typedef struct curl_pool {
     char *ca_bundle; /* owned; NULL for the system's CA store */
 } curl_pool;
 
-/* What the write callback needs to know to enforce the body cap. */
-typedef struct curl_sink {
-    kn_http_response *resp;
-    bool too_large;
-} curl_sink;
-
-/* The request body, handed to libcurl through a read callback rather than CURLOPT_POSTFIELDS: libcurl silently
- * resends a request whose reused keep-alive connection died before any answer byte, rewinding POSTFIELDS on its own.
- * That resend is invisible to the retry policy (not counted, no backoff, even with max_attempts = 1) and may store a
- * record twice. Without a seek callback libcurl cannot rewind, so it fails with CURLE_SEND_FAIL_REWIND instead, and
- * the client's own retry loop decides. */
-typedef struct curl_source {
-    const uint8_t *data;
-    size_t len;
-    size_t pos;
-} curl_source;
+/* The header lines of one request: every header the client signed, plus "Expect:" (below). Far above what a signed
+ * Kinesis request carries (a session token is a few KiB). */
+#define CURL_HEADER_TEXT_MAX (64u * 1024u)
+/* What a usual answer's header block and body take (AWS's PutRecord answer: about 500 and 110 bytes). */
+#define CURL_USUAL_HEADER_BYTES 1000u
+#define CURL_USUAL_BODY_BYTES 240u
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
@@ -109,29 +117,38 @@ static void curl_init_once(void)
 
 static size_t on_header(char *data, size_t size, size_t n, void *userdata)
 {
-    curl_sink *sink = userdata;
-    kn_http_response_add_header(sink->resp, data, size * n);
+    curl_call *call = userdata;
+    kn_http_response_add_header(call->resp, data, size * n);
     return size * n;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 {
-    curl_sink *sink = userdata;
-    if (kn_buf_append(&sink->resp->body, data, size * n) != KN_OK) {
-        sink->too_large = true;
+    curl_call *call = userdata;
+    if (kn_buf_append(&call->resp->body, data, size * n) != KN_OK) {
+        call->too_large = true;
         return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
     }
     return size * n;
 }
 
-static size_t on_read(char *out, size_t size, size_t n, void *userdata)
+/* libcurl calls this right before it sends the request. A second call within one transfer is libcurl's own silent
+ * resend: a request on a reused keep-alive connection that died before any answer byte is sent again on a new
+ * connection. That resend is invisible to the retry policy (not counted, no backoff, even with max_attempts = 1) and
+ * may store a record twice, since the dead connection may have delivered the request. So it is refused here, before
+ * anything is resent; the transfer fails with CURLE_ABORTED_BY_CALLBACK and the client's own retry loop decides.
+ * (This is what lets the body go out through CURLOPT_POSTFIELDS, in the same write as the headers.) */
+static int on_prereq(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
-    curl_source *src = userdata;
-    size_t left = src->len - src->pos, want = size * n;
-    size_t take = left < want ? left : want;
-    memcpy(out, src->data + src->pos, take);
-    src->pos += take;
-    return take;
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    curl_call *call = userdata;
+    if (++call->sends == 1)
+        return CURL_PREREQFUNC_OK;
+    call->resend_refused = true;
+    return CURL_PREREQFUNC_ABORT;
 }
 
 static void handle_destroy(curl_handle *h)
@@ -139,6 +156,8 @@ static void handle_destroy(curl_handle *h)
     if (!h)
         return;
     curl_easy_cleanup(h->curl);
+    kn_buf_cleanup(&h->header_text);
+    free(h->header_nodes);
     free(h);
 }
 
@@ -148,6 +167,7 @@ static curl_handle *handle_new(const char *ca_bundle)
     curl_handle *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
+    kn_buf_init(&h->header_text, CURL_HEADER_TEXT_MAX);
     h->curl = curl_easy_init();
     if (!h->curl) {
         free(h);
@@ -164,8 +184,11 @@ static curl_handle *handle_new(const char *ca_bundle)
               curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_HEADERDATA, &h->call) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->call) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_PREREQDATA, &h->call) == CURLE_OK &&
               (!ca_bundle || curl_easy_setopt(c, CURLOPT_CAINFO, ca_bundle) == CURLE_OK);
     if (!ok) {
         handle_destroy(h);
@@ -200,14 +223,14 @@ static void pool_give(curl_pool *pool, curl_handle *h)
         handle_destroy(h);
 }
 
-static kn_status map_curl_error(CURLcode rc, const curl_handle *h, const curl_sink *sink, kn_error *err)
+static kn_status map_curl_error(CURLcode rc, const curl_handle *h, kn_error *err)
 {
     const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-    if (sink->too_large)
+    if (h->call.too_large)
         return kn_error_set(err, KN_ERR_PROTOCOL, "response body larger than %u bytes", KN_HTTP_RESPONSE_MAX);
-    switch (rc) {
-    case CURLE_SEND_FAIL_REWIND: /* see curl_source */
+    if (h->call.resend_refused) /* see on_prereq */
         return kn_error_set(err, KN_ERR_NETWORK, "the kept-alive connection closed before any answer arrived");
+    switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         return kn_error_set(err, KN_ERR_TIMEOUT, "%s", why);
     case CURLE_SSL_CONNECT_ERROR:
@@ -238,63 +261,72 @@ static kn_status map_curl_error(CURLcode rc, const curl_handle *h, const curl_si
     }
 }
 
-/* Builds the "Name: value" list libcurl sends, plus the two headers it would otherwise add on its own. */
-static kn_status build_header_list(const kn_http_request *req, struct curl_slist **out, kn_error *err)
+/* Builds the list libcurl sends in the handle's own memory: the request's "Name: value" lines, plus "Expect:", which
+ * stops libcurl from adding "Expect: 100-continue" to large bodies (a round trip AWS does not need). */
+static kn_status build_header_list(curl_handle *h, const kn_http_request *req, kn_error *err)
 {
-    kn_status st = KN_OK;
-    struct curl_slist *list = NULL, *next = NULL;
-    kn_buf line;
-    kn_buf_init(&line, 64 * 1024);
+    static char no_expect[] = "Expect:";
+    size_t count = req->header_count + 1, total = 0;
+    for (size_t i = 0; i < req->header_count && total <= CURL_HEADER_TEXT_MAX; i++) {
+        const kn_sigv4_header *hd = &req->headers[i];
+        total += hd->name_len > CURL_HEADER_TEXT_MAX || hd->value_len > CURL_HEADER_TEXT_MAX
+                     ? CURL_HEADER_TEXT_MAX + 1
+                     : hd->name_len + 2 + hd->value_len + 1;
+    }
+    kn_buf_reset(&h->header_text);
+    char *text = (char *)kn_buf_reserve(&h->header_text, total);
+    if (!text)
+        return kn_error_set(err, KN_ERR_NO_MEMORY, "request headers larger than %u bytes or out of memory",
+                            CURL_HEADER_TEXT_MAX);
+    if (count > h->header_nodes_cap) {
+        struct curl_slist *nodes = realloc(h->header_nodes, count * sizeof *nodes);
+        if (!nodes)
+            return kn_error_set(err, KN_ERR_NO_MEMORY, "out of memory building request headers");
+        h->header_nodes = nodes;
+        h->header_nodes_cap = count;
+    }
     for (size_t i = 0; i < req->header_count; i++) {
         const kn_sigv4_header *hd = &req->headers[i];
-        kn_buf_reset(&line);
-        if (kn_buf_printf(&line, "%.*s: %.*s", (int)hd->name_len, hd->name, (int)hd->value_len, hd->value) !=
-            KN_OK) {
-            st = kn_error_set(err, KN_ERR_NO_MEMORY, "request header %.*s too large", (int)hd->name_len, hd->name);
-            goto cleanup;
-        }
-        if (!(next = curl_slist_append(list, (const char *)line.data)))
-            goto nomem;
-        list = next;
+        h->header_nodes[i] = (struct curl_slist){.data = text, .next = &h->header_nodes[i + 1]};
+        memcpy(text, hd->name, hd->name_len);
+        text += hd->name_len;
+        *text++ = ':';
+        *text++ = ' ';
+        memcpy(text, hd->value, hd->value_len);
+        text += hd->value_len;
+        *text++ = '\0';
     }
-    /* "Expect: 100-continue" would cost a round trip on large bodies; AWS does not need it. */
-    if (!(next = curl_slist_append(list, "Expect:")))
-        goto nomem;
-    list = next;
-    *out = list;
-    list = NULL;
-    goto cleanup;
-nomem:
-    st = kn_error_set(err, KN_ERR_NO_MEMORY, "out of memory building request headers");
-cleanup:
-    curl_slist_free_all(list);
-    kn_buf_cleanup(&line);
-    return st;
+    *text = '\0'; /* kn_buf's terminator, past the last line's own */
+    h->header_text.len = total;
+    h->header_nodes[count - 1] = (struct curl_slist){.data = no_expect, .next = NULL};
+    return KN_OK;
 }
 
 static kn_status curl_send(void *ctx, const kn_http_request *req, kn_http_response *resp, kn_error *err)
 {
     curl_pool *pool = ctx;
     kn_status st = KN_OK;
-    struct curl_slist *headers = NULL;
-    curl_sink sink = {.resp = resp};
-    curl_source source = {.data = req->body, .len = req->body_len};
     kn_http_response_reset(resp);
     curl_handle *h = pool_take(pool);
     if (!h)
         return kn_error_set(err, KN_ERR_NO_MEMORY, "cannot create a libcurl handle");
-    if ((st = build_header_list(req, &headers, err)) != KN_OK)
+    h->call = (curl_call){.resp = resp};
+    h->errbuf[0] = '\0';
+    /* Room for a usual answer up front (one allocation each rather than a run of doublings); on failure the appends
+     * simply try again. */
+    (void)kn_buf_reserve(&resp->headers, CURL_USUAL_HEADER_BYTES);
+    (void)kn_buf_reserve(&resp->body, CURL_USUAL_BODY_BYTES);
+    if ((st = build_header_list(h, req, err)) != KN_OK)
         goto cleanup;
     CURL *c = h->curl;
-    h->errbuf[0] = '\0';
+    /* POSTFIELDS is not copied, and a small body goes out in the same write as the headers (one TCP segment, one
+     * wake-up of the server). A NULL pointer would make libcurl read the body from a callback instead. */
     bool ok = curl_easy_setopt(c, CURLOPT_URL, req->url) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_READDATA, &source) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->header_nodes) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "") == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->request_timeout_ms) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) == CURLE_OK;
+              curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->request_timeout_ms) == CURLE_OK;
     if (!ok) {
         st = kn_error_set(err, KN_ERR_CONFIG, "libcurl refused the request options");
         goto cleanup;
@@ -304,12 +336,12 @@ static kn_status curl_send(void *ctx, const kn_http_request *req, kn_http_respon
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     resp->status = (int)status;
     if (rc != CURLE_OK)
-        st = map_curl_error(rc, h, &sink, err);
+        st = map_curl_error(rc, h, err);
 cleanup:
-    /* The handle must not keep pointers to this call's header list and sink. */
-    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h->curl, CURLOPT_READDATA, NULL);
-    curl_slist_free_all(headers);
+    /* The handle must not keep pointers to this call's body and response. */
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, "");
+    h->call.resp = NULL;
     pool_give(pool, h);
     return st;
 }

@@ -251,6 +251,29 @@ static void optional_members_and_stream_arn_are_sent(void **state)
     fake_free(f);
 }
 
+/* Every member in order, and strings escaped byte for byte as botocore and cJSON escape them: quote, backslash and
+ * control characters (short forms where JSON has them, else \u00XX in lowercase hex); DEL, '/' and UTF-8 as they are. */
+static void body_members_are_ordered_and_escaped(void **state)
+{
+    (void)state;
+    fake *f = fake_new(&ok_reply, 1);
+    kn_client *c = client_with(f, base_options());
+    kn_put_record_input in = sample_input();
+    in.stream_name = NULL;
+    in.stream_arn = "arn:aws:kinesis:us-east-1:123456789012:stream/Testing";
+    in.partition_key = "q\"b\\n\n\x01\x1f\x7f\t\b\f\r\xc3\xa9/";
+    in.explicit_hash_key = "42";
+    in.sequence_number_for_ordering = "4959";
+    kn_put_record_output out;
+    assert_int_equal(kn_put_record(c, &in, &out, NULL), KN_OK);
+    assert_string_equal(f->req[0].body,
+                        "{\"StreamARN\":\"arn:aws:kinesis:us-east-1:123456789012:stream/Testing\",\"Data\":\"AAEC/w==\","
+                        "\"PartitionKey\":\"q\\\"b\\\\n\\n\\u0001\\u001f\x7f\\t\\b\\f\\r\xc3\xa9/\","
+                        "\"ExplicitHashKey\":\"42\",\"SequenceNumberForOrdering\":\"4959\"}");
+    kn_client_destroy(c);
+    fake_free(f);
+}
+
 static void endpoint_path_and_port_are_used(void **state)
 {
     (void)state;
@@ -932,6 +955,7 @@ int main(void)
         cmocka_unit_test(put_record_request_matches_botocore),
         cmocka_unit_test(session_token_is_sent_and_signed),
         cmocka_unit_test(optional_members_and_stream_arn_are_sent),
+        cmocka_unit_test(body_members_are_ordered_and_escaped),
         cmocka_unit_test(endpoint_path_and_port_are_used),
         cmocka_unit_test(empty_data_is_sent_as_empty_string),
         cmocka_unit_test(put_record_response_is_parsed),

@@ -24,6 +24,7 @@ typedef enum mode {
     MODE_ANSWER,   /* answer every request on the connection with 200 and a small JSON body */
     MODE_GARBAGE,  /* answer whatever arrives with a plain-text HTTP line and close (not TLS) */
     MODE_HUGE,     /* answer with a body over the client's cap */
+    MODE_DROP_SECOND, /* answer the first request, read the second and close without a word */
 } mode;
 
 typedef struct server {
@@ -103,6 +104,8 @@ static void serve_connection(server *s, int fd)
     }
     while (read_request(s, fd)) {
         s->requests++;
+        if (s->mode == MODE_DROP_SECOND && s->requests == 2)
+            return;
         if (s->mode == MODE_HUGE) {
             size_t n = 3u * 1024u * 1024u;
             char head[128];
@@ -206,6 +209,33 @@ static void sends_request_as_given_and_reuses_the_connection(void **state)
     assert_null(strcasestr(s.request, "Expect:"));
     assert_int_equal(s.body_len, sizeof body);
     assert_memory_equal(s.body, body, sizeof body);
+}
+
+/* The second request goes out on the kept-alive connection, which the server reads and closes unanswered. libcurl
+ * would quietly send it again on a new connection (and the record might be stored twice); the transport must report
+ * a network error instead and leave the decision to the client's retry policy. The server takes one connection only,
+ * so a resend would end in a timeout, not this error. */
+static void dead_reused_connection_is_not_resent(void **state)
+{
+    (void)state;
+    server s;
+    server_start(&s, MODE_DROP_SECOND);
+    kn_http_transport t;
+    assert_int_equal(kn_http_curl_new(1, NULL, &t, NULL), KN_OK);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", s.port);
+    kn_http_response resp;
+    kn_http_response_init(&resp);
+    kn_error err;
+    assert_int_equal(post(&t, url, "127.0.0.1", "{}", 2, 2000, &resp, &err), KN_OK);
+    assert_int_equal(post(&t, url, "127.0.0.1", "{}", 2, 2000, &resp, &err), KN_ERR_NETWORK);
+    assert_string_equal(err.message, "the kept-alive connection closed before any answer arrived");
+    assert_int_equal(err.retry_class, KN_RETRY_TRANSIENT);
+    kn_http_response_cleanup(&resp);
+    t.destroy(t.ctx);
+    server_stop(&s);
+    assert_int_equal(s.accepted, 1);
+    assert_int_equal(s.requests, 2);
 }
 
 static void refused_connection_is_network_error(void **state)
@@ -330,6 +360,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sends_request_as_given_and_reuses_the_connection),
+        cmocka_unit_test(dead_reused_connection_is_not_resent),
         cmocka_unit_test(refused_connection_is_network_error),
         cmocka_unit_test(silent_server_times_out),
         cmocka_unit_test(https_to_a_plain_server_is_tls_error),
