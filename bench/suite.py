@@ -65,6 +65,7 @@ PUT_RECORD_POOL = 4096   # distinct signed PutRecord requests (one partition key
 PUT_RECORDS_POOL = 32    # distinct signed PutRecords requests (16,000 distinct records)
 WRK_TIMEOUT = "10s"      # kinesalite takes ~1 s per 500-record batch at 16 connections; GC pauses add to it
 
+MEM_LIMIT_MB = 8192  # kinesisd --in-memory
 SERVER_LABELS = {"kinesalite": "kinesalite", "kinesisd": "kinesisd (durable)", "kinesisd-mem": "kinesisd --in-memory",
                  "noop": "no-op ceiling"}
 
@@ -139,7 +140,9 @@ class Server:
         cmd = [KINESISD, "--host", "127.0.0.1", "--port", port, "--credentials", self.credentials_file(),
                "--log-level", "warn"]
         if self.kind == "kinesisd-mem":
-            return cmd + ["--in-memory"]
+            # The default 1 GiB limit fills within a PutRecords run here (~170 MB/s of frames) and then answers
+            # ServiceUnavailable, which would make the run invalid; kinesalite has no limit at all.
+            return cmd + ["--in-memory", "--memory-limit-mb", str(MEM_LIMIT_MB)]
         # Beside the build, so on the repository's disk (not a tmpfs /tmp).
         self.data_dir = tempfile.mkdtemp(prefix="bench-data-", dir=BUILD)
         return cmd + ["--data-dir", self.data_dir]

@@ -39,6 +39,7 @@ typedef struct config {
     int port;
     const char *data_dir;
     bool in_memory;
+    uint64_t memory_limit_mb; /* --in-memory: 0 = the store's default */
     const char *credentials;
     bool allow_anonymous;
     const char *region;
@@ -78,6 +79,8 @@ static const char usage_text[] =
     "  --port PORT              listen port (default 4567; 0 picks a free one)\n"
     "  --data-dir DIR           where streams and records are kept (default " DEFAULT_DATA_DIR ")\n"
     "  --in-memory              keep nothing on disk (throwaway runs)\n"
+    "  --memory-limit-mb MB     --in-memory only: record data kept at most (default 1024); puts beyond it are\n"
+    "                           refused with ServiceUnavailable until retention frees room\n"
     "  --credentials FILE       accept only the keys in FILE (AWS shared-credentials format; each profile is a key:\n"
     "                           aws_access_key_id, aws_secret_access_key, optional aws_session_token and\n"
     "                           expiration = 2026-11-25T20:00:00Z). Without it, AWS_ACCESS_KEY_ID and\n"
@@ -108,6 +111,7 @@ enum {
     OPT_PORT,
     OPT_DATA_DIR,
     OPT_IN_MEMORY,
+    OPT_MEMORY_LIMIT,
     OPT_CREDENTIALS,
     OPT_ALLOW_ANONYMOUS,
     OPT_REGION,
@@ -132,6 +136,7 @@ static const struct option long_options[] = {
     {"port", required_argument, NULL, OPT_PORT},
     {"data-dir", required_argument, NULL, OPT_DATA_DIR},
     {"in-memory", no_argument, NULL, OPT_IN_MEMORY},
+    {"memory-limit-mb", required_argument, NULL, OPT_MEMORY_LIMIT},
     {"credentials", required_argument, NULL, OPT_CREDENTIALS},
     {"allow-anonymous", no_argument, NULL, OPT_ALLOW_ANONYMOUS},
     {"region", required_argument, NULL, OPT_REGION},
@@ -233,6 +238,10 @@ static int parse_options(int argc, char **argv, config *cfg)
         case OPT_IN_MEMORY:
             cfg->in_memory = true;
             break;
+        case OPT_MEMORY_LIMIT:
+            ok = parse_number(optarg, 1, 1ULL << 30, &n) ? (cfg->memory_limit_mb = n, true)
+                                                         : bad_value("memory-limit-mb", optarg, "expected 1-1073741824");
+            break;
         case OPT_CREDENTIALS:
             cfg->credentials = optarg;
             break;
@@ -301,6 +310,10 @@ static int parse_options(int argc, char **argv, config *cfg)
     }
     if (cfg->in_memory && data_dir_given) {
         fprintf(stderr, "kinesisd: --in-memory and --data-dir exclude each other\n");
+        return 2;
+    }
+    if (cfg->memory_limit_mb && !cfg->in_memory) {
+        fprintf(stderr, "kinesisd: --memory-limit-mb applies to --in-memory only\n");
         return 2;
     }
     if (!cfg->tls_cert != !cfg->tls_key) {
@@ -398,7 +411,9 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 static kn_status open_store(kinesisd *d, kn_error *err)
 {
-    knd_store_options so = {.data_dir = d->cfg.in_memory ? NULL : d->cfg.data_dir, .loop = &d->loop};
+    knd_store_options so = {.data_dir = d->cfg.in_memory ? NULL : d->cfg.data_dir,
+                            .loop = &d->loop,
+                            .memory_limit_bytes = d->cfg.memory_limit_mb << 20};
     return knd_store_open(&so, &d->store, err);
 }
 

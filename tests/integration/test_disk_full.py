@@ -291,3 +291,33 @@ def test_metadata_changes_on_a_completely_full_disk_fail_and_change_nothing(smal
             "RetentionPeriodHours"] == 48
     finally:
         assert server.stop() == 0, open(server.log_path, errors="replace").read()[-3000:]
+
+
+def test_in_memory_limit_refuses_puts_with_503_and_keeps_what_it_acknowledged():
+    """--in-memory --memory-limit-mb: the same contract in RAM. Puts past the limit get ServiceUnavailable, nothing
+    acknowledged is lost, and the records kept add up to at least half the limit (memory is taken a segment at a time:
+    1 MiB, then doubling) and never more than the limit."""
+    s = start_kinesisd(extra=["--memory-limit-mb", "2"])
+    try:
+        c = boto_kinesis(s.endpoint)
+        c.create_stream(StreamName="mem", ShardCount=1)
+        wait_active(c, "mem")
+        acked, sent, errors = {}, set(), []
+        for i in range(64):  # 64 x 100 KiB: three times the limit
+            rec = (f"k{i}", os.urandom(100 << 10))
+            sent.add(rec)
+            try:
+                acked[c.put_record(StreamName="mem", PartitionKey=rec[0], Data=rec[1])["SequenceNumber"]] = rec
+            except botocore.exceptions.ClientError as e:
+                errors.append(error_of(e))
+        assert errors and all(e[:2] == ("ServiceUnavailable", 503) and e[2] and e[3] for e in errors), errors[:3]
+        assert 10 <= len(acked) <= 20, f"{len(acked)} records of 100 KiB kept under a 2 MiB limit"
+        assert_all_acked_readable(c, "mem", acked, sent)
+    finally:
+        s.stop()
+
+
+def test_memory_limit_needs_in_memory(tmp_path):
+    p = subprocess.run([KINESISD_BIN, "--data-dir", str(tmp_path), "--memory-limit-mb", "2", "--port", "0"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 2 and b"--memory-limit-mb applies to --in-memory only" in p.stderr
