@@ -221,14 +221,26 @@ static void check_keys(knd_auth *auth, const ref_pass *r, int64_t now_ms)
     }
 }
 
-/* Whether msg quotes a secret of the original file (one at least 4 bytes long, so that it cannot appear by chance)
- * that the request does not itself hold (AWS quotes a malformed Authorization header back). */
+/* Whether s is a short run of letters, which AWS's fixed English texts can hold by chance ("toke" in "token"). */
+static bool wordlike(const char *s, size_t n)
+{
+    if (n >= 8)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+            return false;
+    return true;
+}
+
+/* Whether msg quotes a secret of the original file (one at least 4 bytes long and not wordlike, so that it cannot
+ * appear by chance) that the request does not itself hold (AWS quotes a malformed Authorization header back). */
 static bool leaks_secret(const char *msg, const ref_pass *r, const char *orig, kn_fuzz_span raw)
 {
     for (size_t i = 0; i < r->secrets; i++) {
         const char *sec = orig + r->secret_off[i];
         size_t n = r->secret_len[i];
-        if (n >= 4 && kn_fuzz_contains(msg, strlen(msg), sec, n) && !kn_fuzz_contains(raw.p, raw.n, sec, n))
+        if (n >= 4 && !wordlike(sec, n) && kn_fuzz_contains(msg, strlen(msg), sec, n) &&
+            !kn_fuzz_contains(raw.p, raw.n, sec, n))
             return true;
     }
     return false;

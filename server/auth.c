@@ -184,6 +184,12 @@ static bool section_finish(file_parse *fp)
                                   fp->section, fp->akid);
         return false;
     }
+    if (fp->token && !fp->token[0]) {
+        /* An empty aws_session_token is no token, as an empty AWS_SESSION_TOKEN is (load_env): botocore sends no
+         * X-Amz-Security-Token for it, so requiring one would refuse every request signed with this key. */
+        wipe_free(fp->token);
+        fp->token = NULL;
+    }
     knd_key *k = add_key(fp->auth);
     if (!k) {
         fp->status = kn_error_set(fp->err, KN_ERR_NO_MEMORY, "out of memory");

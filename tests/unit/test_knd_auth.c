@@ -671,6 +671,27 @@ static void test_bad_credentials_files_are_refused(void **state)
     assert_null(auth);
 }
 
+/* Found by fuzz_knd_auth (docs/fuzzing.md #6): an empty aws_session_token line made the key require an empty token,
+ * so every request signed the way botocore signs it (no X-Amz-Security-Token for an empty token) was refused. */
+static void test_empty_session_token_line_means_no_token(void **state)
+{
+    (void)state;
+    const char text[] = "[p]\naws_access_key_id = " AKID "\naws_secret_access_key = " SECRET "\naws_session_token =\n";
+    char path[] = "/tmp/knd-auth-empty-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)sizeof text - 1);
+    close(fd);
+    knd_auth *auth = NULL;
+    kn_error err = {0};
+    assert_int_equal(knd_auth_new(path, &auth, &err), KN_OK);
+    unlink(path);
+    signed_req r;
+    build(&r, (sign_opts){0});
+    expect_ok(auth, &r, MS(T_SIGN));
+    knd_auth_destroy(auth);
+}
+
 static void test_expiration_forms(void **state)
 {
     (void)state;
@@ -739,6 +760,7 @@ int main(void)
         A(test_anonymous_still_refuses_unsigned_and_stale),
         cmocka_unit_test(test_environment_key),
         cmocka_unit_test(test_bad_credentials_files_are_refused),
+        cmocka_unit_test(test_empty_session_token_line_means_no_token),
         cmocka_unit_test(test_expiration_forms),
     };
 #undef F

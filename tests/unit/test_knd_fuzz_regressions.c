@@ -1,4 +1,5 @@
-/* kinesisd's libFuzzer targets (fuzz/fuzz_knd_api.c, fuzz_knd_auth.c, fuzz_knd_store.c, fuzz_knd_journal.c) under CTest: every seed of
+/* kinesisd's libFuzzer targets (fuzz/fuzz_knd_api.c, fuzz_knd_auth.c, fuzz_knd_store.c, fuzz_knd_journal.c,
+ * fuzz_knd_scan.c) under CTest: every seed of
  * their committed corpora, and the inputs fuzz runs found failing, go through the same entry points with the same
  * property checks (a failed check fails the test). docs/fuzzing.md lists the findings. */
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include "../../fuzz/fuzz_knd_auth.c"
 #include "../../fuzz/fuzz_knd_store.c"
 #include "../../fuzz/fuzz_knd_journal.c"
+#include "../../fuzz/fuzz_knd_scan.c"
 
 typedef void (*fuzz_fn)(const uint8_t *data, size_t size);
 
@@ -69,6 +71,12 @@ static void knd_journal_corpus_passes_the_target_checks(void **state)
 {
     (void)state;
     assert_true(replay_corpus("knd_journal", fuzz_knd_journal) >= 25);
+}
+
+static void knd_scan_corpus_passes_the_target_checks(void **state)
+{
+    (void)state;
+    assert_true(replay_corpus("knd_scan", fuzz_knd_scan) >= 25);
 }
 
 /* ---- credentials ---- */
@@ -182,6 +190,7 @@ int main(void)
         cmocka_unit_test(knd_auth_corpus_passes_the_target_checks),
         cmocka_unit_test(knd_store_corpus_passes_the_target_checks),
         cmocka_unit_test(knd_journal_corpus_passes_the_target_checks),
+        cmocka_unit_test(knd_scan_corpus_passes_the_target_checks),
         cmocka_unit_test(auth_loads_a_section_with_a_long_name),
         cmocka_unit_test(store_keeps_no_frame_with_seq_ix_at_the_counter_end),
         cmocka_unit_test(store_keeps_no_frame_with_seq_ix_beyond_2_63),
