@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench_util.h"
 
 #define BODY_CAP (64u * 1024u * 1024u)
 #define ITERATOR_MAX 4096
@@ -39,13 +40,6 @@ typedef struct drain_result {
     double seconds;
     bool complete;
 } drain_result;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud)
 {
@@ -161,10 +155,10 @@ static drain_result drain_once(drain_ctx *c, double max_seconds)
 {
     drain_result r = {0};
     char iterator[ITERATOR_MAX];
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (!shard_iterator(c, &r, iterator))
         return r;
-    while (now_s() - t0 < max_seconds) {
+    while (bench_now_s() - t0 < max_seconds) {
         kn_buf_reset(&c->request_body);
         kn_buf_printf(&c->request_body, "{\"ShardIterator\":\"%s\",\"Limit\":10000}", iterator);
         r.requests++;
@@ -181,22 +175,10 @@ static drain_result drain_once(drain_ctx *c, double max_seconds)
             break;
         }
     }
-    r.seconds = now_s() - t0;
+    r.seconds = bench_now_s() - t0;
     return r;
 }
 
-/* Prints s as a JSON string; control characters, quotes and backslashes are escaped. */
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == '"' || *p == '\\')
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
 
 static int usage(void)
 {
@@ -252,7 +234,7 @@ int main(int argc, char **argv)
         printf("BENCH_RESULT {\"records\":%ld,\"requests\":%ld,\"seconds\":%.6f,\"bad\":%ld,\"complete\":%s,"
                "\"first_bad\":",
                r.records, r.requests, r.seconds, r.bad, r.complete ? "true" : "false");
-        print_json_string(c.first_bad);
+        bench_print_json_string(c.first_bad);
         printf("}\n");
         if (r.bad || !r.complete)
             status = 1;

@@ -12,16 +12,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_util.h"
 
 #define FILE_BYTES (64L << 20)
 #define MAX_BLOCK (1L << 20)
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -65,12 +59,12 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     for (long i = 0; i < count; i++) {
-        double t0 = now_us();
+        double t0 = bench_now_s() * 1e6;
         if (pwrite(fd, buf, (size_t)block, i * block) != block || fdatasync(fd) != 0) {
             perror("bench_fsync: write");
             goto cleanup;
         }
-        lat[i] = now_us() - t0;
+        lat[i] = bench_now_s() * 1e6 - t0;
     }
     double sum = 0;
     for (long i = 0; i < count; i++)

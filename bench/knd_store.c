@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "bench_util.h"
 
 typedef struct bench {
     uv_loop_t loop;
@@ -41,13 +42,6 @@ typedef struct writer {
     knd_seq seqs[500];
     uint32_t shard[500];
 } writer;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int64_t wall_ms(void)
 {
@@ -130,7 +124,7 @@ static double drain(bench *b, long *count)
 {
     size_t limit = 10000;
     knd_record_out *out = calloc(limit, sizeof *out);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     *count = 0;
     for (int k = 0; k < b->shards; k++) {
         knd_seq from = {{0}};
@@ -152,7 +146,7 @@ static double drain(bench *b, long *count)
         }
     }
     free(out);
-    return now_s() - t0;
+    return bench_now_s() - t0;
 }
 
 int main(int argc, char **argv)
@@ -207,14 +201,14 @@ int main(int argc, char **argv)
     b.waiting = calloc((size_t)writers, sizeof *b.waiting);
     uv_idle_init(&b.loop, &b.turn);
     b.turn.data = &b;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int i = 0; i < writers; i++) {
         w[i].b = &b;
         issue(&w[i]);
     }
     while (b.inflight || b.nwaiting)
         uv_run(&b.loop, UV_RUN_ONCE);
-    double secs = now_s() - t0;
+    double secs = bench_now_s() - t0;
     knd_store_stats st;
     knd_store_get_stats(b.store, &st);
     long read_count;

@@ -14,27 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench_util.h"
 
 #define MAX_RECORD_SIZE 4096
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == '"' || *p == '\\')
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
 
 static int usage(void)
 {
@@ -75,8 +58,8 @@ int main(int argc, char **argv)
     long calls = 0, failed = 0, retried = 0;
     char first_error[KN_ERROR_TYPE_MAX + KN_ERROR_MESSAGE_MAX + 4] = "";
     char key[32];
-    double t0 = now_s(), elapsed = 0;
-    while ((elapsed = now_s() - t0) < seconds) {
+    double t0 = bench_now_s(), elapsed = 0;
+    while ((elapsed = bench_now_s() - t0) < seconds) {
         snprintf(key, sizeof key, "loop-%ld", calls + failed);
         kn_put_record_input in = {.stream_name = stream, .data = data, .data_len = (size_t)record_size,
                                   .partition_key = key};
@@ -94,7 +77,7 @@ int main(int argc, char **argv)
     }
     printf("BENCH_RESULT {\"calls\":%ld,\"seconds\":%.6f,\"failed\":%ld,\"retried\":%ld,\"first_error\":", calls,
            elapsed, failed, retried);
-    print_json_string(first_error);
+    bench_print_json_string(first_error);
     printf("}\n");
     kn_client_destroy(client);
     return failed ? 1 : 0;

@@ -7,16 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench_util.h"
 
 #define RUNS 5
 #define AMZ_DATE "20251125T203000Z"
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 typedef struct bench_request {
     kn_sigv4_header headers[6];
@@ -69,23 +63,23 @@ int main(int argc, char **argv)
     }
     double best_sign = 1e30, best_verify = 1e30;
     for (int run = 0; run < RUNS; run++) {
-        double t0 = now_us();
+        double t0 = bench_now_s() * 1e6;
         for (long i = 0; i < iterations; i++) {
             kn_buf_reset(&authz);
             if (kn_sigv4_sign(&b.req, akid, secret, &b.scope, &cache, &authz) != KN_OK)
                 goto cleanup;
         }
-        double sign_us = (now_us() - t0) / (double)iterations;
+        double sign_us = (bench_now_s() * 1e6 - t0) / (double)iterations;
         kn_sigv4_auth auth;
         if (kn_sigv4_parse_authorization((const char *)authz.data, authz.len, &auth, NULL) != KN_SIGV4_PARSE_OK)
             goto cleanup;
-        t0 = now_us();
+        t0 = bench_now_s() * 1e6;
         for (long i = 0; i < iterations; i++)
             if (!kn_sigv4_verify(&b.req, &auth, AMZ_DATE, secret, &cache)) {
                 fprintf(stderr, "bench_sigv4: verification failed\n");
                 goto cleanup;
             }
-        double verify_us = (now_us() - t0) / (double)iterations;
+        double verify_us = (bench_now_s() * 1e6 - t0) / (double)iterations;
         best_sign = sign_us < best_sign ? sign_us : best_sign;
         best_verify = verify_us < best_verify ? verify_us : best_verify;
     }
