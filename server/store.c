@@ -48,7 +48,8 @@
  * <no>.idx on disk, read only when a reader seeks by sequence number or timestamp (readers that continue where
  * they stopped hit a small per-shard cursor cache instead). Open file descriptors are capped by an LRU cache (a
  * dirty segment's descriptor may be closed: its pages stay in the page cache and the checkpoint syncs them through
- * a reopened descriptor, which also reports a write-back error nobody has seen). The queue of appends waiting for
+ * a reopened descriptor, which also reports a write-back error nobody has seen; one that was seen is not reported
+ * again, hence seg_sync_err). The queue of appends waiting for
  * the disk is capped (256 MiB), as is --in-memory mode (memory_limit_bytes). GetRecords' read buffer is kept
  * between reads up to READ_BUF_KEEP.
  *
@@ -172,7 +173,8 @@ typedef struct journal_write {
     uint64_t grow_from, grow_to; /* a checkpoint zero-fills [grow_from, grow_to) first: the journal grows */
     int *sync_fds;
     size_t nsync;
-    int preset_err;           /* the job could not prepare its checkpoint: its appends fail */
+    int preset_err;           /* the job cannot commit (see preset_op): its appends fail */
+    const char *preset_op;
     uint64_t len;             /* out: the record's size; 0 when no extent succeeded (nothing to log) */
     bool ok;                  /* out: the record is durable */
     bool clear_failed;        /* out: a failed record's bytes could not be zeroed */
@@ -191,7 +193,6 @@ typedef struct job {
     uint64_t rec;             /* the journal record's planned size (its size once written, unless a part fails) */
     uint64_t bytes;           /* frame bytes taken, against JOB_MAX_BYTES */
     bool pipelined;           /* planned while the previous job was in flight, at the ends that job will leave */
-    uint64_t jlimit;          /* pipelined: the journal's size once the previous job is done */
     bool taken;               /* the committer started it (guarded by the committer's mutex) */
     struct job *lnext;        /* the loop's list of jobs in flight, oldest first */
     struct job *cnext;        /* the committer's queue, then its list of finished jobs */
@@ -281,6 +282,10 @@ struct knd_store {
     int jfd;                /* the journal; -1 --in-memory */
     uint64_t jsize, joff, jno, jepoch, jdirty_end;
     bool jforce_checkpoint; /* a checkpoint failed after it may have written the header: the next must redo it */
+    int seg_sync_err;       /* an fdatasync of a segment holding acknowledged, unsynced frames failed (errno). Linux
+                             * reports a write-back error once: a retried sync would succeed with those pages lost,
+                             * and a checkpoint would then drop their only durable copy, the journal's. So nothing
+                             * commits any more; a restart recovers them from the journal. */
     seg **dirty;            /* segments written without a sync since the last checkpoint */
     size_t ndirty, dirty_cap;
     seg *lru_head, *lru_tail;
@@ -777,7 +782,7 @@ static void journal_commit(job *j)
     if (npend == 0)
         return; /* nothing reached a segment (or only empty new segments, which are synced): nothing to log */
     if ((jw->err = jw->preset_err)) {
-        jw->op = "prepare the journal checkpoint";
+        jw->op = jw->preset_op;
     } else if (!(jw->checkpoint && (jw->err = journal_checkpoint(jw))) && !(jw->err = journal_record_write(j, npend))) {
         jw->ok = true;
         return;
@@ -893,6 +898,8 @@ static kn_status extent_done(shard_log *log, extent *e)
         st->stats.commit_failures++;
         if (e->err != ECANCELED)
             set_last_error(st, log, e->op, e->err);
+        if (e->seg && e->sync && e->seg->dirty_pos && strcmp(e->op, "fdatasync") == 0 && !st->seg_sync_err)
+            st->seg_sync_err = e->err;
         if (e->seg && e->off + e->len > log->dirty_end)
             log->dirty_end = e->off + e->len;
         if (!e->seg && e->err == ECANCELED)
@@ -941,6 +948,8 @@ static void journal_done(knd_store *st, job *j)
             st->jdirty_end = jw->off + jw->len;
         if (jw->checkpoint)
             st->jforce_checkpoint = true;
+        if (jw->checkpoint && jw->op && strcmp(jw->op, "sync segment") == 0)
+            st->seg_sync_err = jw->err;
         return;
     }
     if (!jw->ok)
@@ -1204,6 +1213,7 @@ static void plan_checkpoint(knd_store *st, job *j, uint64_t rec)
     jw->sync_fds = malloc(st->ndirty * sizeof *jw->sync_fds);
     if (!j->sync_segs || !jw->sync_fds) {
         jw->preset_err = ENOMEM;
+        jw->preset_op = "prepare the journal checkpoint";
         return;
     }
     for (size_t i = 0; i < st->ndirty; i++) {
@@ -1211,6 +1221,7 @@ static void plan_checkpoint(knd_store *st, job *j, uint64_t rec)
         int fd = seg_fd(st, g->log, g);
         if (fd < 0) {
             jw->preset_err = errno;
+            jw->preset_op = "prepare the journal checkpoint";
             return;
         }
         g->pins++;
@@ -1229,6 +1240,11 @@ static void plan_journal(knd_store *st, job *j)
             rec += j->work[i].ext[k].npend * (uint64_t)KND_JOURNAL_ENTRY_HEADER_BYTES + j->work[i].ext[k].len;
     jw->fd = st->jfd;
     j->rec = rec;
+    if (st->seg_sync_err) {
+        jw->preset_err = st->seg_sync_err;
+        jw->preset_op = "commit after a failed segment fdatasync (restart kinesisd)";
+        return;
+    }
     if (st->jforce_checkpoint || st->joff + rec > st->jsize) {
         plan_checkpoint(st, j, rec);
         return;
@@ -1282,6 +1298,27 @@ static void requeue_ready(knd_store *st, shard_log *log)
     st->ready = log;
 }
 
+/* Takes the ready list for one pass: the caller walks it with next_ready. */
+static shard_log *take_ready(knd_store *st)
+{
+    shard_log *list = st->ready;
+    st->ready = NULL;
+    return list;
+}
+
+/* The next log of a list take_ready gave, no longer queued; deleted logs are passed over. NULL at the end. */
+static shard_log *next_ready(shard_log **list)
+{
+    while (*list) {
+        shard_log *log = *list;
+        *list = log->ready_next;
+        log->queued = false;
+        if (!log->deleted)
+            return log;
+    }
+    return NULL;
+}
+
 /* Plans the log's queued appends into the pipelined job j, behind what the jobs in flight write to its active
  * segment, as many as fit. True when what is left needs a job planned with nothing in flight (a new segment, a
  * checkpoint, failed frames to clear): then no further pipelined job may start, or a steady stream of appends to
@@ -1298,7 +1335,7 @@ static bool pipe_plan_log(knd_store *st, job *j, shard_log *log)
     uint64_t pos = e ? e->off + e->len : log->busy ? log->wend : act->end;
     pend *p = log->pend_head;
     uint64_t rec = j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + p->len;
-    if (pos + p->len > act->size || j->j.off + rec > j->jlimit)
+    if (pos + p->len > act->size || j->j.off + rec > st->jsize)
         return true;
     if (j->bytes + p->len > JOB_MAX_BYTES)
         return false; /* the next pipelined job takes it */
@@ -1326,7 +1363,7 @@ static bool pipe_plan_log(knd_store *st, job *j, shard_log *log)
         log->pipe_work = j->nwork++;
     }
     while ((p = log->pend_head) && pos + p->len <= act->size && j->bytes + p->len <= JOB_MAX_BYTES &&
-           j->j.off + j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + p->len <= j->jlimit) {
+           j->j.off + j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + p->len <= st->jsize) {
         uint64_t budget = j->bytes;
         extent_take(log, e, &pos, pos + p->len, &budget); /* exactly p */
         j->bytes = budget;
@@ -1334,7 +1371,7 @@ static bool pipe_plan_log(knd_store *st, job *j, shard_log *log)
     }
     log->wend = pos;
     return log->pend_head && (pos + log->pend_head->len > act->size ||
-                              j->j.off + j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + log->pend_head->len > j->jlimit);
+                              j->j.off + j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + log->pend_head->len > st->jsize);
 }
 
 /* Pipelining: while a job is in flight, the ready shards are planned into the next one at the ends the jobs in flight
@@ -1351,7 +1388,7 @@ static void launch_pipelined(knd_store *st)
     committer *c = &st->com;
     job *prev = st->jobs_tail, *j = NULL;
     bool locked = false;
-    if (st->jforce_checkpoint || st->jdirty_end)
+    if (st->jforce_checkpoint || st->jdirty_end || st->seg_sync_err)
         return;
     if (prev->pipelined) {
         uv_mutex_lock(&c->mu);
@@ -1375,16 +1412,9 @@ static void launch_pipelined(knd_store *st)
         j->j.epoch = prev->j.epoch;
         j->j.no = prev->j.no + 1;
         j->j.off = prev->j.off + prev->rec;
-        j->jlimit = prev->j.grow_to > st->jsize ? prev->j.grow_to : st->jsize;
     }
-    shard_log *list = st->ready;
-    st->ready = NULL;
-    while (list) {
-        shard_log *log = list;
-        list = log->ready_next;
-        log->queued = false;
-        if (log->deleted)
-            continue;
+    shard_log *list = take_ready(st), *log;
+    while ((log = next_ready(&list))) {
         if (pipe_plan_log(st, j, log))
             st->pipe_drain = true;
         if (log->pend_head || log->force_roll)
@@ -1415,14 +1445,8 @@ static void launch_disk(knd_store *st, waiter **done)
     if (!j)
         return; /* retried when the next append or completion marks a shard ready */
     st->pipe_drain = false;
-    shard_log *list = st->ready;
-    st->ready = NULL;
-    while (list) {
-        shard_log *log = list;
-        list = log->ready_next;
-        log->queued = false;
-        if (log->deleted)
-            continue;
+    shard_log *list = take_ready(st), *log;
+    while ((log = next_ready(&list))) {
         if (j->bytes < JOB_MAX_BYTES && plan_log(st, log, &j->work[j->nwork], &j->bytes, done)) {
             log->busy++;
             log->pipe_seq = j->seq;
@@ -1562,15 +1586,9 @@ static void on_idle(uv_idle_t *h)
     uv_idle_stop(h);
     st->idle_started = false;
     if (is_memory(st)) {
-        shard_log *ready = st->ready;
-        st->ready = NULL;
-        while (ready) {
-            shard_log *log = ready;
-            ready = log->ready_next;
-            log->queued = false;
-            if (!log->deleted)
-                launch_memory(log, &done);
-        }
+        shard_log *list = take_ready(st), *log;
+        while ((log = next_ready(&list)))
+            launch_memory(log, &done);
     } else {
         launch_disk(st, &done);
     }
@@ -2892,7 +2910,7 @@ cleanup:
 static void journal_close(knd_store *st)
 {
     uint8_t header[KND_JOURNAL_HEADER_BYTES];
-    if (st->jfd < 0)
+    if (st->jfd < 0 || st->seg_sync_err)
         return;
     for (size_t i = 0; i < st->ndirty; i++) {
         seg *g = st->dirty[i];

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -18,11 +19,36 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "segment.h"
 #include "store.h"
+
+/* fdatasync as the store sees it: this definition takes the place of libc's in this test program. When armed, the
+ * next sync of a shard's first segment file fails with EIO once, and later ones succeed, as Linux reports a
+ * write-back error to one fdatasync only (the pages that failed are then lost, yet the next sync returns 0). */
+static bool fail_next_segment_sync;
+
+static bool is_segment_fd(int fd)
+{
+    static const char first[] = "/0000000000000001.seg";
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    return n >= (ssize_t)sizeof first - 1 && memcmp(path + n - (sizeof first - 1), first, sizeof first - 1) == 0;
+}
+
+int fdatasync(int fd)
+{
+    if (fail_next_segment_sync && is_segment_fd(fd)) {
+        fail_next_segment_sync = false;
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
 
 #define NOW 1700000000000LL
 #define MAX_RECS 512
@@ -541,6 +567,29 @@ static void a_shard_that_needs_a_new_segment_is_not_starved(void **state)
     assert_shard(f->store, s, 1);
 }
 
+/* A checkpoint whose segment sync failed must not be retried: the retry would "succeed" with the failed pages lost and
+ * then start a new epoch, dropping the journal's copy of acknowledged records. Appends are refused from then on, and
+ * a restart brings every acknowledged record back from the journal. */
+static void a_failed_segment_sync_stops_commits_until_restart(void **state)
+{
+    fixture *f = *state;
+    knd_stream *s = create(f, "s", 1);
+    assert_int_equal(put_n(f, s, 0, 1, 100), KN_OK);
+    assert_int_equal(put_n(f, s, 0, 1, 100), KN_OK); /* written without a sync: only the journal makes it durable */
+    fail_next_segment_sync = true;
+    kn_status st = KN_OK;
+    for (int i = 0; i < 32 && st == KN_OK; i++) /* 64 KiB records until the journal is full and checkpoints */
+        st = put_n(f, s, 0, 4, 64 << 10);
+    assert_false(fail_next_segment_sync);
+    assert_int_equal(st, KN_ERR_IO);
+    assert_int_equal(put_n(f, s, 0, 1, 100), KN_ERR_IO);
+    assert_non_null(strstr(knd_store_last_error(f->store), "restart"));
+    knd_store_close(f->store);
+    f->store = open_store(f, f->dir);
+    assert_shard(f->store, knd_store_find(f->store, "s", 1), 0);
+    assert_int_equal(put_n(f, knd_store_find(f->store, "s", 1), 0, 1, 100), KN_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +598,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_failed_journal_write_is_never_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(a_clean_close_leaves_nothing_to_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(records_of_a_deleted_stream_are_not_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_failed_segment_sync_stops_commits_until_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(pipelined_commits_come_back_from_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(a_commit_pipelined_behind_a_failed_one_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(a_shard_that_needs_a_new_segment_is_not_starved, setup, teardown),
