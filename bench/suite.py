@@ -370,8 +370,12 @@ def peak_rss_kb(cmd, runs, env):
 
 def aws_v1():
     """The pyenv aws CLI v1 itself, not pyenv's shim (which adds its own start-up to every invocation)."""
-    p = subprocess.run(["pyenv", "which", "aws"], capture_output=True, text=True)
-    path = p.stdout.strip() if p.returncode == 0 else shutil.which("aws")
+    try:
+        p = subprocess.run(["pyenv", "which", "aws"], capture_output=True, text=True)
+        path = p.stdout.strip() if p.returncode == 0 else None
+    except FileNotFoundError:  # no pyenv: the aws on PATH
+        path = None
+    path = path or shutil.which("aws")
     if not path:
         raise RuntimeError("the pyenv aws CLI v1 is not installed")
     return path

@@ -13,7 +13,7 @@ build=${KN_FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${KN_FUZZ_SECONDS:-20}
 jobs=${KN_FUZZ_JOBS:-2}
 
-command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (apt-get install clang libclang-rt-dev)" >&2; exit 1; }
+command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (scripts/install-deps.sh test installs it)" >&2; exit 1; }
 
 names=()
 if [ $# -gt 0 ]; then

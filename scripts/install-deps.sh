@@ -2,9 +2,9 @@
 # Installs everything kinesis-c needs to build and test, from Debian's and npm's registries only.
 # Idempotent and quiet when everything is present. Usage: scripts/install-deps.sh [build|test|bench]...
 #   build  compilers and -dev libraries (default)
-#   test   + cmocka, clang sanitizer runtime, aws CLI v2, pytest for the pyenv python (unpacked Debian packages),
+#   test   + cmocka, clang sanitizer runtime, aws CLI v2, valgrind, curl and openssl (TLS tests), pytest for the pyenv python (unpacked Debian packages),
 #          and the npm peers and SDK used by the integration tests (kinesalite, @aws-sdk/client-kinesis)
-#   bench  + wrk, hyperfine and kinesalite
+#   bench  + wrk, hyperfine, perf, GNU time (peak RSS) and kinesalite
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps="$root/.deps"
@@ -20,8 +20,8 @@ done
 
 pkgs=(build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev libcjson-dev libuv1-dev libhttp-parser-dev
       libnghttp2-dev)
-[ $want_test = 1 ] && pkgs+=(libcmocka-dev clang libclang-rt-14-dev awscli valgrind)
-[ $want_bench = 1 ] && pkgs+=(wrk hyperfine linux-perf)
+[ $want_test = 1 ] && pkgs+=(libcmocka-dev clang libclang-rt-14-dev awscli valgrind curl openssl)
+[ $want_bench = 1 ] && pkgs+=(wrk hyperfine linux-perf time)
 
 missing=()
 # The machine may carry a Node.js with its own npm (not Debian's); take Debian's only when there is none.
@@ -57,10 +57,15 @@ fi
 node_pkgs=()
 [ $want_test = 1 ] && node_pkgs+=(kinesalite@3.3.3 @aws-sdk/client-kinesis@3 @smithy/node-http-handler)
 [ $want_bench = 1 ] && node_pkgs+=(kinesalite@3.3.3)
-if [ ${#node_pkgs[@]} -gt 0 ] && [ ! -f "$deps/node/.done" ]; then
+# Installed when any of them is missing (a bench-only install must not hide the SDK that the tests need).
+node_missing=()
+for p in "${node_pkgs[@]}"; do
+  name=${p%@*}; [ -n "$name" ] || name=$p  # kinesalite@3.3.3 -> kinesalite; @smithy/x stays @smithy/x
+  [ -f "$deps/node/node_modules/$name/package.json" ] || node_missing+=("$p")
+done
+if [ ${#node_missing[@]} -gt 0 ]; then
   echo "install-deps: npm install ${node_pkgs[*]} into $deps/node"
   mkdir -p "$deps/node"
   (cd "$deps/node" && [ -f package.json ] || echo '{"private":true}' > "$deps/node/package.json")
   (cd "$deps/node" && npm install --silent --no-audit --no-fund "${node_pkgs[@]}" >/dev/null)
-  touch "$deps/node/.done"
 fi

@@ -5,7 +5,8 @@ every acknowledged record must read back byte for byte (also after a restart on 
 filler is deleted, puts succeed again without a restart. Metadata operations on a completely full disk fail the same
 way and change nothing.
 
-Mounting needs root (CAP_SYS_ADMIN). Where the kernel refuses both mounts the tests are skipped, saying why.
+Mounting needs root (CAP_SYS_ADMIN). Where the kernel refuses both mounts the tests fail under CI (CI set) and are
+skipped elsewhere, saying why.
 """
 import errno
 import os
@@ -22,7 +23,6 @@ FS_MIB = 16
 FILLER_MIB = 8  # freed to let puts resume: more than the largest segment a shard creates next on this disk
 SERVER_ERRORS = {"InternalFailure", "ServiceUnavailable"}
 
-pytestmark = pytest.mark.skipif(not os.path.exists(KINESISD_BIN), reason="kinesisd is not built")
 
 
 def run(*cmd):
@@ -42,8 +42,10 @@ def small_fs(tmp_path):
         mkfs = run("mkfs.ext4", "-q", "-F", "-m", "0", str(image))
         loop = run("mount", "-o", "loop", str(image), str(mnt)) if mkfs.returncode == 0 else mkfs
         if loop.returncode != 0:
-            pytest.skip("the kernel refuses to mount a small filesystem here, so disk full cannot be staged: "
-                        f"tmpfs: {tmpfs.stderr.decode().strip()}; loop ext4: {loop.stderr.decode().strip()}")
+            why = ("the kernel refuses to mount a small filesystem here, so disk full cannot be staged: "
+                   f"tmpfs: {tmpfs.stderr.decode().strip()}; loop ext4: {loop.stderr.decode().strip()}")
+            # CI runs as root and must not report an unrun check as passing; elsewhere the reason is shown as a skip.
+            (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
     yield str(mnt)
     p = run("umount", str(mnt))
     assert p.returncode == 0, p.stderr.decode()

@@ -20,7 +20,7 @@ import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import KINESISD_BIN, NODE_MODULES, REGION, ROOT, TEST_AKID, TEST_SECRET, cli_env, start_kinesisd, \
+from conftest import NODE_MODULES, REGION, ROOT, TEST_AKID, TEST_SECRET, cli_env, start_kinesisd, \
     unique_name
 
 TEMP_AKID = "ASIAKINESISDTEMP0001"
@@ -35,7 +35,6 @@ MSG_SIGNATURE = ("The request signature we calculated does not match the signatu
                  "Secret Access Key and signing method. Consult the service documentation for details.")
 MSG_UNRECOGNIZED = "The security token included in the request is invalid."
 
-pytestmark = pytest.mark.skipif(not os.path.exists(KINESISD_BIN), reason="kinesisd is not built")
 
 
 def iso(t):

@@ -17,20 +17,17 @@ import re
 import shutil
 import subprocess
 
-import boto3
 import botocore.auth
 import botocore.awsrequest
-import botocore.config
 import botocore.credentials
 import pytest
 
-from conftest import BUILD, KINESIS_BIN, KINESISD_BIN, REGION, TEST_AKID, TEST_SECRET, cli_env, free_port, \
+from conftest import BUILD, KINESIS_BIN, REGION, TEST_AKID, TEST_SECRET, boto_kinesis, cli_env, free_port, \
     start_kinesisd
 
 STREAM = "hostile"
 SENTINEL = b"put before the hostile requests"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(KINESISD_BIN), reason="kinesisd is not built")
 
 
 # ---------------------------------------------------------------- the server and its clients
@@ -42,23 +39,16 @@ def server(tmp_path_factory):
     creds = d / "credentials"
     creds.write_text(f"[default]\naws_access_key_id = {TEST_AKID}\naws_secret_access_key = {TEST_SECRET}\n")
     s = start_kinesisd(str(d / "data"), extra=["--credentials", str(creds), "--create-stream", f"{STREAM}:2"])
-    c = boto(s)
+    c = boto_kinesis(s.endpoint)
     s.sentinel = c.put_record(StreamName=STREAM, PartitionKey="sentinel", Data=SENTINEL)
     yield s
     assert s.stop() == 0, open(s.log_path, errors="replace").read()[-3000:]
 
 
-def boto(server):
-    cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5,
-                                 read_timeout=30)
-    return boto3.client("kinesis", endpoint_url=server.endpoint, region_name=REGION, aws_access_key_id=TEST_AKID,
-                        aws_secret_access_key=TEST_SECRET, config=cfg)
-
-
 def assert_healthy(server):
     """Still running, still serving, and the record put at the start is still there, byte for byte."""
     assert server.proc.poll() is None, "kinesisd died"
-    c = boto(server)
+    c = boto_kinesis(server.endpoint)
     it = c.get_shard_iterator(StreamName=STREAM, ShardId=server.sentinel["ShardId"],
                               ShardIteratorType="AT_SEQUENCE_NUMBER",
                               StartingSequenceNumber=server.sentinel["SequenceNumber"])["ShardIterator"]
@@ -180,7 +170,7 @@ def fill(op, member, content):
 def read_back(server, answer):
     """The record a successful PutRecord/PutRecords answer names, as stored."""
     result = answer.json["Records"][0] if "Records" in answer.json else answer.json
-    c = boto(server)
+    c = boto_kinesis(server.endpoint)
     it = c.get_shard_iterator(StreamName=STREAM, ShardId=result["ShardId"], ShardIteratorType="AT_SEQUENCE_NUMBER",
                               StartingSequenceNumber=result["SequenceNumber"])["ShardIterator"]
     return c.get_records(ShardIterator=it, Limit=1)["Records"][0]
@@ -287,7 +277,7 @@ def test_bodies_that_are_not_one_json_object(server, body):
         "maxresults--1e999", "hash-key-100k-digits"])
 def test_huge_numbers(server, op, body, types):
     expect(call(server, op, body), 400, *types)
-    streams = boto(server).list_streams()["StreamNames"]
+    streams = boto_kinesis(server.endpoint).list_streams()["StreamNames"]
     assert not [s for s in streams if s.startswith("huge-")], streams  # nothing was created
     assert_healthy(server)
 
@@ -378,7 +368,7 @@ def test_other_types_where_strings_belong(server, op, member):
         "records-strings"])
 def test_other_types_where_numbers_and_lists_belong(server, op, body):
     expect(call(server, op, body), 400, "SerializationException")
-    streams = boto(server).list_streams()["StreamNames"]
+    streams = boto_kinesis(server.endpoint).list_streams()["StreamNames"]
     assert not [s for s in streams if s.startswith("typed-")], streams
     assert_healthy(server)
 

@@ -8,7 +8,6 @@ Requests are signed for real by botocore's SigV4Auth and written on raw sockets 
 bytes on the wire.
 """
 import json
-import os
 import re
 import signal
 import socket
@@ -20,7 +19,7 @@ import botocore.awsrequest
 import botocore.credentials
 import pytest
 
-from conftest import KINESISD_BIN, REGION, TEST_AKID, TEST_SECRET, boto_kinesis, start_kinesisd
+from conftest import REGION, TEST_AKID, TEST_SECRET, boto_kinesis, start_kinesisd
 
 MAX_BODY = 65536
 HEADER_TIMEOUT_MS = 500
@@ -29,7 +28,6 @@ IDLE_TIMEOUT_MS = 1500
 MAX_CONNECTIONS = 8
 STREAM = "http-test"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(KINESISD_BIN), reason="kinesisd is not built")
 
 
 @pytest.fixture(scope="module")

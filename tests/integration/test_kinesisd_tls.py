@@ -13,22 +13,19 @@ import ssl
 import subprocess
 import time
 
-import boto3
 import botocore.auth
 import botocore.awsrequest
-import botocore.config
 import botocore.credentials
 import botocore.exceptions
 import pytest
 
-from conftest import (KINESIS_BIN, KINESISD_BIN, NODE_MODULES, REGION, ROOT, TEST_AKID, TEST_SECRET, cli_env,
-                      start_kinesisd, unique_name, wait_active)
+from conftest import (KINESIS_BIN, KINESISD_BIN, NODE_MODULES, REGION, ROOT, TEST_AKID, TEST_SECRET, boto_kinesis,
+                      cli_env, start_kinesisd, unique_name, wait_active)
 
 HEADER_TIMEOUT_MS = 700
 IDLE_TIMEOUT_MS = 1500
 STREAM = "tls-test"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(KINESISD_BIN), reason="kinesisd is not built")
 
 
 def openssl(*args, cwd):
@@ -71,13 +68,6 @@ def server(pki):
     assert s.stop() == 0, open(s.log_path, errors="replace").read()[-3000:]
 
 
-def boto(server, verify):
-    cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5,
-                                 read_timeout=30)
-    return boto3.client("kinesis", endpoint_url=server.endpoint, region_name=REGION, aws_access_key_id=TEST_AKID,
-                        aws_secret_access_key=TEST_SECRET, verify=verify, config=cfg)
-
-
 def read_all(client, stream):
     """Every record of the stream, shard by shard, from TRIM_HORIZON."""
     out = []
@@ -94,7 +84,7 @@ def read_all(client, stream):
 
 
 def still_served(server, pki):
-    assert STREAM in boto(server, pki["ca"]).list_streams()["StreamNames"]
+    assert STREAM in boto_kinesis(server.endpoint, verify=pki["ca"]).list_streams()["StreamNames"]
 
 
 def kinesis(server, *args, endpoint=None):
@@ -112,7 +102,7 @@ def test_kinesis_tool_puts_with_the_test_ca(server, pki):
                 "--output", "json")
     assert p.returncode == 0, p.stderr.decode()
     seq = json.loads(p.stdout)["SequenceNumber"]
-    got = [r for r in read_all(boto(server, pki["ca"]), STREAM) if r["SequenceNumber"] == seq]
+    got = [r for r in read_all(boto_kinesis(server.endpoint, verify=pki["ca"]), STREAM) if r["SequenceNumber"] == seq]
     assert [r["Data"] for r in got] == [data]
 
 
@@ -137,14 +127,14 @@ def test_kinesis_tool_refuses_an_untrusted_server(server, pki, how):
     assert p.returncode == 4, err
     assert err.startswith("kinesis: TLS error:"), err
     assert "certificate" in err.lower() or "ssl" in err.lower(), err
-    assert not [r for r in read_all(boto(server, pki["ca"]), STREAM) if r["PartitionKey"] == pk]
+    assert not [r for r in read_all(boto_kinesis(server.endpoint, verify=pki["ca"]), STREAM) if r["PartitionKey"] == pk]
 
 
 # ---------------------------------------------------------------- boto3, the aws CLI, the JS SDK, curl
 
 
 def test_boto3_round_trip_with_verification(server, pki):
-    c = boto(server, pki["ca"])
+    c = boto_kinesis(server.endpoint, verify=pki["ca"])
     name = unique_name("tls-boto")
     c.create_stream(StreamName=name, ShardCount=2)
     wait_active(c, name)
@@ -161,7 +151,7 @@ def test_boto3_round_trip_with_verification(server, pki):
 
 def test_boto3_without_the_ca_refuses(server):
     with pytest.raises(botocore.exceptions.SSLError):
-        boto(server, True).list_streams()
+        boto_kinesis(server.endpoint, verify=True).list_streams()
 
 
 def test_aws_cli_with_ca_bundle(server, pki):
@@ -241,7 +231,7 @@ def test_curl_many_h2_streams_on_one_connection(server, pki):
 def test_large_records_over_tls(server, pki, tmp_path):
     """Megabyte bodies both ways: many TLS records per request and per answer, over HTTP/1.1 (boto3) and HTTP/2
     (curl), with HTTP/2 flow control on top of TLS."""
-    c = boto(server, pki["ca"])
+    c = boto_kinesis(server.endpoint, verify=pki["ca"])
     name = unique_name("tls-big")
     c.create_stream(StreamName=name, ShardCount=1)
     wait_active(c, name)
@@ -335,7 +325,7 @@ def test_pipelined_requests_over_tls_are_answered_in_order(server, pki):
         answers = read_responses(s, 40)
     assert all(line == "HTTP/1.1 200 OK" for line, _ in answers), answers[:3]
     seqs = [json.loads(body)["SequenceNumber"] for _, body in answers]
-    records = {r["SequenceNumber"]: r["Data"] for r in read_all(boto(server, pki["ca"]), STREAM)}
+    records = {r["SequenceNumber"]: r["Data"] for r in read_all(boto_kinesis(server.endpoint, verify=pki["ca"]), STREAM)}
     assert [records[q] for q in seqs] == [f"pipelined {i}".encode() for i in range(40)]
 
 
@@ -365,17 +355,22 @@ def test_idle_tls_connection_is_closed_cleanly(server, pki):
         assert IDLE_TIMEOUT_MS / 1000 * 0.8 <= time.monotonic() - started < IDLE_TIMEOUT_MS / 1000 + 3
 
 
+def send_and_drain(server, data):
+    """Sends raw bytes on a new connection and reads until the server closes it (or resets it)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(data)
+        try:
+            while s.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+
+
 @pytest.mark.parametrize("sent", [b"", b"\x16\x03\x01\x02\x00\x01"], ids=["nothing", "half-a-client-hello"])
 def test_slow_handshake_is_cut_off(server, pki, sent):
     """The handshake counts against the header timeout from accept."""
     started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-        s.sendall(sent)
-        try:
-            while s.recv(1024):
-                pass
-        except ConnectionResetError:
-            pass
+    send_and_drain(server, sent)
     elapsed = time.monotonic() - started
     assert HEADER_TIMEOUT_MS / 1000 * 0.8 <= elapsed < HEADER_TIMEOUT_MS / 1000 + 3, elapsed
     still_served(server, pki)
@@ -403,13 +398,7 @@ def test_plain_http_to_the_tls_port_is_told_so(server, pki):
 
 def test_garbage_and_aborted_handshakes_leave_the_server_healthy(server, pki):
     for junk in [os.urandom(2000), b"\x16\x03\x01\xff\xff" + os.urandom(100), b"\x15\x03\x03\x00\x02\x02\x28"]:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-            s.sendall(junk)
-            try:
-                while s.recv(4096):
-                    pass
-            except ConnectionResetError:
-                pass
+        send_and_drain(server, junk)
     for _ in range(5):  # handshakes dropped half way: ClientHello sent, ServerHello read, then gone
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         hello = ssl.create_default_context(cafile=pki["ca"]).wrap_bio(incoming, outgoing,
