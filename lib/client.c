@@ -445,72 +445,25 @@ static kn_status finish(kn_status st, kn_error *local, kn_error *err)
 /* ---- request bodies ----
  *
  * Written straight into one buffer, sized up front, instead of built as a cJSON tree and printed (a malloc per member
- * and several while printing). The text is byte for byte what cJSON_PrintUnformatted gave: members in the same order,
- * strings escaped the same way. */
+ * and several while printing). Members come in the order cJSON_PrintUnformatted gave them, and strings are escaped by
+ * kn_json_escape, shared with kinesisd: the same JSON as cJSON's, except that control characters are spelled \u00XX
+ * (cJSON writes \n, \t, ...) and the bytes of text that is not valid UTF-8 become \ufffd (cJSON copied them as they
+ * were). */
 
-/* The bytes a string takes in a body, quotes included: every byte escaped takes per_byte = 6 (\u00XX); 1 gives the size
- * when nothing needs escaping. 0 for an absent string. */
+/* The bytes a string takes in a body, quotes included: kn_json_escape writes at most per_byte = 6 bytes for each; 1
+ * gives the size when nothing needs escaping. 0 for an absent string. */
 static size_t json_string_size(const char *s, size_t per_byte)
 {
     return s ? per_byte * strlen(s) + 2 : 0;
 }
 
-/* How byte c is written inside a JSON string, as cJSON writes it: itself (returns 0), a two-character escape
- * (returns its letter), or \u00XX (returns 'u'). Only quote, backslash and control characters are escaped; every
- * other byte (UTF-8 included) stays as it is. */
-static char json_escape(uint8_t c)
-{
-    switch (c) {
-    case '"':
-    case '\\':
-        return (char)c;
-    case '\b':
-        return 'b';
-    case '\f':
-        return 'f';
-    case '\n':
-        return 'n';
-    case '\r':
-        return 'r';
-    case '\t':
-        return 't';
-    default:
-        return c < 0x20 ? 'u' : 0;
-    }
-}
-
-/* Appends s as a JSON string, escaped as json_escape says. */
+/* Appends s as a JSON string, quotes included. */
 static kn_status json_put_string(kn_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t len = 2;
-    for (const uint8_t *c = (const uint8_t *)s; *c; c++) {
-        char e = json_escape(*c);
-        len += !e ? 1 : e == 'u' ? 6 : 2;
-    }
-    uint8_t *p = kn_buf_reserve(b, len);
-    if (!p)
-        return KN_ERR_NO_MEMORY;
-    *p++ = '"';
-    for (const uint8_t *c = (const uint8_t *)s; *c; c++) {
-        char e = json_escape(*c);
-        if (!e) {
-            *p++ = *c;
-            continue;
-        }
-        *p++ = '\\';
-        *p++ = (uint8_t)e;
-        if (e == 'u') {
-            *p++ = '0';
-            *p++ = '0';
-            *p++ = (uint8_t)hex[*c >> 4];
-            *p++ = (uint8_t)hex[*c & 0x0f];
-        }
-    }
-    *p = '"';
-    b->len += len;
-    b->data[b->len] = '\0';
-    return KN_OK;
+    kn_status st = kn_buf_append(b, "\"", 1);
+    if (st == KN_OK)
+        st = kn_json_escape(b, s, strlen(s));
+    return st == KN_OK ? kn_buf_append(b, "\"", 1) : st;
 }
 
 /* Appends sep, then "name":value with value as a JSON string; nothing at all when value is NULL (an optional member
@@ -633,8 +586,8 @@ cleanup:
 /* A PutRecords call in progress: each entry's base64 encoding (made once, reused by every attempt) and the entries
  * still to send. */
 typedef struct records_call {
-    kn_buf b64;      /* all encodings, each NUL-terminated */
-    size_t *offset;  /* entry i's encoding starts at b64.data + offset[i] */
+    kn_buf b64;      /* all encodings, back to back: base64 never needs JSON escaping */
+    size_t *offset;  /* entry i's encoding is b64.data[offset[i], offset[i + 1]); count + 1 of them */
     size_t *pending; /* indices of the entries the next attempt sends, in entry order */
     size_t *retry;   /* scratch for the next pending list */
     size_t pending_count;
@@ -645,9 +598,9 @@ static kn_status records_call_init(records_call *rc, const kn_put_records_entry 
 {
     size_t cap = 0;
     for (size_t i = 0; i < count; i++)
-        cap += (entries[i].data_len / 3 + 1) * 4 + 1;
+        cap += kn_base64_encoded_len(entries[i].data_len);
     kn_buf_init(&rc->b64, cap);
-    rc->offset = calloc(count, sizeof *rc->offset);
+    rc->offset = calloc(count + 1, sizeof *rc->offset);
     rc->pending = calloc(count, sizeof *rc->pending);
     rc->retry = calloc(count, sizeof *rc->retry);
     if (!rc->offset || !rc->pending || !rc->retry)
@@ -655,10 +608,10 @@ static kn_status records_call_init(records_call *rc, const kn_put_records_entry 
     for (size_t i = 0; i < count; i++) {
         rc->offset[i] = rc->b64.len;
         rc->pending[i] = i;
-        if (kn_base64_encode(entries[i].data, entries[i].data_len, &rc->b64) != KN_OK ||
-            kn_buf_append(&rc->b64, "", 1) != KN_OK)
+        if (kn_base64_encode(entries[i].data, entries[i].data_len, &rc->b64) != KN_OK)
             return kn_error_set(err, KN_ERR_NO_MEMORY, "out of memory encoding records");
     }
+    rc->offset[count] = rc->b64.len;
     rc->pending_count = count;
     return KN_OK;
 }
@@ -671,7 +624,17 @@ static void records_call_cleanup(records_call *rc)
     free(rc->retry);
 }
 
-/* The body of one attempt: the pending entries, in entry order. */
+/* Opens entry i's object with its "Data" member: the encoding as it is, since base64 never needs escaping. */
+static kn_status put_records_data(kn_buf *body, const records_call *rc, size_t i)
+{
+    kn_status st = kn_buf_append_str(body, "{\"Data\":\"");
+    if (st == KN_OK)
+        st = kn_buf_append(body, rc->b64.data + rc->offset[i], rc->offset[i + 1] - rc->offset[i]);
+    return st == KN_OK ? kn_buf_append(body, "\"", 1) : st;
+}
+
+/* The body of one attempt: the pending entries, in entry order. Each retry sends a subset of the entries before it,
+ * so the first attempt's buffer (cap and memory) serves every later one. */
 static kn_status put_records_body(const char *stream_name, const char *stream_arn,
                                   const kn_put_records_entry *entries, const records_call *rc, kn_buf *body,
                                   kn_error *err)
@@ -680,12 +643,16 @@ static kn_status put_records_body(const char *stream_name, const char *stream_ar
     size_t likely = KN_BODY_SYNTAX_MAX + json_string_size(stream_name, 1) + json_string_size(stream_arn, 1);
     for (size_t k = 0; k < rc->pending_count; k++) {
         const kn_put_records_entry *e = &entries[rc->pending[k]];
-        size_t data = strlen((const char *)rc->b64.data + rc->offset[rc->pending[k]]) + 2 + KN_ENTRY_SYNTAX_MAX;
+        size_t data = rc->offset[rc->pending[k] + 1] - rc->offset[rc->pending[k]] + 2 + KN_ENTRY_SYNTAX_MAX;
         max += data + json_string_size(e->partition_key, 6) + json_string_size(e->explicit_hash_key, 6);
         likely += data + json_string_size(e->partition_key, 1) + json_string_size(e->explicit_hash_key, 1);
     }
-    kn_buf_cleanup(body);
-    kn_buf_init(body, max);
+    if (max > body->cap) {
+        kn_buf_cleanup(body);
+        kn_buf_init(body, max);
+    } else {
+        kn_buf_reset(body);
+    }
     kn_status st = kn_buf_reserve(body, likely) ? KN_OK : KN_ERR_NO_MEMORY;
     if (st == KN_OK)
         st = json_put_stream(body, '{', stream_name, stream_arn);
@@ -695,7 +662,7 @@ static kn_status put_records_body(const char *stream_name, const char *stream_ar
         size_t i = rc->pending[k];
         st = k ? kn_buf_append(body, ",", 1) : KN_OK;
         if (st == KN_OK)
-            st = json_put_member(body, '{', "Data", (const char *)rc->b64.data + rc->offset[i]);
+            st = put_records_data(body, rc, i);
         if (st == KN_OK)
             st = json_put_member(body, ',', "PartitionKey", entries[i].partition_key);
         if (st == KN_OK)

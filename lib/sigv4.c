@@ -718,32 +718,6 @@ bool kn_sigv4_signing_key(kn_sigv4_key_cache *cache, const char *secret, const k
     return true;
 }
 
-#define SHA256_BLOCK 64
-
-/* HMAC-SHA256 (RFC 2104) of a string to sign under a signing key, as two plain SHA-256 passes over
- * (key ^ ipad) || sts and (key ^ opad) || inner hash. OpenSSL's HMAC re-keys its context with copies and allocations
- * on every call, which cost as much as the hashing itself; the signing key is always 32 bytes, shorter than a block,
- * so it needs no hashing of its own. The padded keys are wiped. */
-static bool sts_hmac(const uint8_t key[KN_SHA256_LEN], const char *sts, size_t len, uint8_t out[KN_SHA256_LEN])
-{
-    uint8_t inner[SHA256_BLOCK + STS_MAX], outer[SHA256_BLOCK + KN_SHA256_LEN];
-    for (size_t i = 0; i < SHA256_BLOCK; i += 8) {
-        uint64_t k = 0, in, out_pad;
-        if (i < KN_SHA256_LEN)
-            memcpy(&k, key + i, 8);
-        in = k ^ (BYTES_ONES * 0x36);
-        out_pad = k ^ (BYTES_ONES * 0x5c);
-        memcpy(inner + i, &in, 8);
-        memcpy(outer + i, &out_pad, 8);
-    }
-    memcpy(inner + SHA256_BLOCK, sts, len);
-    bool ok = kn_crypto_sha256(inner, SHA256_BLOCK + len, outer + SHA256_BLOCK) &&
-              kn_crypto_sha256(outer, sizeof outer, out);
-    kn_crypto_wipe(inner, SHA256_BLOCK);
-    kn_crypto_wipe(outer, SHA256_BLOCK);
-    return ok;
-}
-
 /* hex(HMAC(signing key, string to sign)) of a canonical request into hex[65]. */
 static bool signature_hex(const char *creq, size_t creq_len, const kn_sigv4_scope *scope,
                           const uint8_t key[KN_SHA256_LEN], char hex[2 * KN_SHA256_LEN + 1])
@@ -751,7 +725,7 @@ static bool signature_hex(const char *creq, size_t creq_len, const kn_sigv4_scop
     uint8_t hash[KN_SHA256_LEN], mac[KN_SHA256_LEN];
     char sts[STS_MAX + 1];
     bool ok = kn_crypto_sha256(creq, creq_len, hash) &&
-              sts_hmac(key, sts, format_string_to_sign(scope, hash, sts), mac);
+              kn_crypto_hmac_sha256(key, KN_SHA256_LEN, sts, format_string_to_sign(scope, hash, sts), mac);
     kn_crypto_hex(mac, sizeof mac, hex);
     return ok;
 }

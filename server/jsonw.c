@@ -4,7 +4,7 @@
 #include "jsonw.h"
 
 #include "../lib/base64.h"
-#include "../lib/validate.h"
+#include "../lib/json.h"
 
 #include <string.h>
 
@@ -151,80 +151,15 @@ void knd_jsonw_array_end(knd_jsonw *w)
     close_container(w, ']');
 }
 
-/* Bytes that stand for themselves inside a JSON string: printable ASCII but '"' and '\\'. */
-static bool plain(unsigned char c)
-{
-    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
-}
-
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
-
-/* Nonzero when some byte of x is zero (the classic test, exact for the "some" question). */
-static uint64_t has_zero(uint64_t x)
-{
-    return (x - ONES) & ~x & HIGHS;
-}
-
-/* Length of the run of plain bytes at the start of s, 8 bytes at a time: a word is plain when no byte has its top
- * bit set, is below 0x20, or equals '"', '\\' or 0x7F. */
-static size_t plain_prefix(const char *s, size_t len)
-{
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t x;
-        memcpy(&x, s + i, 8);
-        if ((x & HIGHS) || ((x - 0x20 * ONES) & HIGHS) || has_zero(x ^ ('"' * ONES)) ||
-            has_zero(x ^ ('\\' * ONES)) || has_zero(x ^ (0x7F * ONES)))
-            break;
-    }
-    while (i < len && plain((unsigned char)s[i]))
-        i++;
-    return i;
-}
-
+/* apierr.c writes error messages with it; the escaping itself is the library's, shared with the client. */
 kn_status knd_jsonw_escape(kn_buf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t run = plain_prefix(s, len); /* start of the pending run of bytes that need no escaping */
-    if (run == len) /* the common case: nothing to escape */
-        return kn_buf_append(b, s, len);
-    /* Only invalid text takes the slow path of replacing its non-ASCII bytes. */
-    bool valid_utf8 = kn_utf8_chars(s, len) != (size_t)-1;
-    kn_status st = KN_OK;
-    run = 0;
-    for (size_t i = 0; i < len && st == KN_OK; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        size_t esc_len = 0;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            esc_len = 2;
-        } else if (c < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            esc_len = 6;
-        } else if (c >= 0x80 && !valid_utf8) {
-            memcpy(esc, "\\ufffd", 6);
-            esc_len = 6;
-        } else {
-            continue;
-        }
-        st = kn_buf_append(b, s + run, i - run);
-        if (st == KN_OK)
-            st = kn_buf_append(b, esc, esc_len);
-        run = i + 1;
-    }
-    if (st == KN_OK)
-        st = kn_buf_append(b, s + run, len - run);
-    return st;
+    return kn_json_escape(b, s, len);
 }
 
 void knd_jsonw_string(knd_jsonw *w, const char *key, const char *s, size_t len)
 {
-    size_t key_len = key ? strlen(key) : 0, plain_len = plain_prefix(s, len);
+    size_t key_len = key ? strlen(key) : 0, plain_len = kn_json_plain_prefix(s, len);
     /* Text with nothing to escape is written in one piece; anything else is escaped after its opening quote. */
     char *p = room(w, KEY_EXTRA + key_len + 2 + plain_len);
     if (!p)
@@ -239,7 +174,7 @@ void knd_jsonw_string(knd_jsonw *w, const char *key, const char *s, size_t len)
         return;
     }
     commit(w, n);
-    if ((w->status = knd_jsonw_escape(&w->buf, s + plain_len, len - plain_len)) == KN_OK &&
+    if ((w->status = kn_json_escape(&w->buf, s + plain_len, len - plain_len)) == KN_OK &&
         (p = room(w, 1)) != NULL) {
         *p = '"';
         commit(w, 1);

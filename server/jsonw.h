@@ -48,7 +48,8 @@ void knd_jsonw_epoch_ms(knd_jsonw *w, const char *key, int64_t ms);
 /* bytes as a base64 string. */
 void knd_jsonw_base64(knd_jsonw *w, const char *key, const void *data, size_t len);
 
-/* Appends s escaped as the inside of a JSON string (no quotes) to b. */
+/* Appends s escaped as the inside of a JSON string (no quotes) to b: kn_json_escape (lib/json.h), under the server's
+ * prefix for the server modules that write JSON by hand. */
 kn_status knd_jsonw_escape(kn_buf *b, const char *s, size_t len);
 
 #endif

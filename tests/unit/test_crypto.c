@@ -64,12 +64,34 @@ static void hmac_sha256_matches_rfc_4231(void **state)
     memset(data3, 0xdd, sizeof data3);
     assert_hmac(key3, sizeof key3, data3, sizeof data3,
                 "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+    uint8_t key4[25], data4[50];
+    for (size_t i = 0; i < sizeof key4; i++)
+        key4[i] = (uint8_t)(i + 1);
+    memset(data4, 0xcd, sizeof data4);
+    assert_hmac(key4, sizeof key4, data4, sizeof data4,
+                "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
     /* Test case 6: a key longer than the block size is hashed first. */
     uint8_t key6[131];
     memset(key6, 0xaa, sizeof key6);
     const char *data6 = "Test Using Larger Than Block-Size Key - Hash Key First";
     assert_hmac(key6, sizeof key6, data6, strlen(data6),
                 "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    /* Test case 7: long key and a message longer than the block. */
+    const char *data7 = "This is a test using a larger than block-size key and a larger than block-size data. The key "
+                        "needs to be hashed before being used by the HMAC algorithm.";
+    assert_hmac(key6, sizeof key6, data7, strlen(data7),
+                "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+/* SigV4's key derivation passes the previous MAC as both key and output. */
+static void hmac_sha256_output_may_alias_key(void **state)
+{
+    (void)state;
+    uint8_t k[KN_SHA256_LEN], want[KN_SHA256_LEN];
+    memset(k, 0x0b, sizeof k);
+    assert_true(kn_crypto_hmac_sha256(k, sizeof k, "Hi There", 8, want));
+    assert_true(kn_crypto_hmac_sha256(k, sizeof k, "Hi There", 8, k));
+    assert_memory_equal(k, want, sizeof k);
 }
 
 static void hmac_sha256_accepts_empty_key_and_data(void **state)
@@ -180,6 +202,7 @@ int main(void)
         cmocka_unit_test(sha256_of_a_million_a),
         cmocka_unit_test(hmac_sha256_matches_rfc_4231),
         cmocka_unit_test(hmac_sha256_accepts_empty_key_and_data),
+        cmocka_unit_test(hmac_sha256_output_may_alias_key),
         cmocka_unit_test(md5_matches_rfc_1321),
         cmocka_unit_test(hex_is_lowercase_and_terminated),
         cmocka_unit_test(equal_ct_compares_every_byte),
