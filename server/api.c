@@ -580,22 +580,6 @@ static bool parse_target(const knd_request *req, const knd_op **op)
     return true;
 }
 
-/* Whether the body is valid UTF-8. Bodies are mostly ASCII (base64 data, names, keys): 8 bytes at a time are checked
- * for a byte with its top bit set, and only the rest from the first such byte is decoded. */
-static bool body_is_utf8(const uint8_t *p, size_t len)
-{
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        if (v & UINT64_C(0x8080808080808080))
-            break;
-    }
-    while (i < len && p[i] < 0x80)
-        i++;
-    return i == len || kn_utf8_chars((const char *)p + i, len - i) != (size_t)-1;
-}
-
 /* The fast path: the operation reads a knd_scan and knd_schema_scan takes the body, so no cJSON tree of it is built.
  * *in gets the body's top-level string members, for the helpers that read those. False when the general path must
  * run (then *in stays NULL). */
@@ -658,8 +642,8 @@ static bool admit(knd_call *c, const knd_op **op, cJSON **in, knd_scan *scan)
         return false;
     }
     bool scanned = admit_scan(c, *op, scan, in);
-    if (!scanned && (!body_is_utf8(req->body, req->body_len) || !(*in = kn_json_parse(req->body, req->body_len)) ||
-                     !cJSON_IsObject(*in))) {
+    if (!scanned && (kn_utf8_chars((const char *)req->body, req->body_len) == (size_t)-1 ||
+                     !(*in = kn_json_parse(req->body, req->body_len)) || !cJSON_IsObject(*in))) {
         reply_error(c, 400, "SerializationException", NULL);
         return false;
     }

@@ -60,28 +60,12 @@ static void write_seq(knd_jsonw *w, const char *key, const knd_seq *seq)
 /* A PutRecords result entry's usual size: {"SequenceNumber":"<56 digits>","ShardId":"shardId-<12 digits>"}, */
 #define PUT_RESULT_BYTES 112
 
-/* Shard ids already formatted for one answer: the first ID_CACHE shards, made on first use (PutRecords names a
- * shard per record, and streams rarely have more). */
-#define ID_CACHE 16
-#define SHARD_ID_LEN 20 /* "shardId-" and 12 digits, whatever the index */
-typedef struct shard_ids {
-    char text[ID_CACHE][KND_SHARD_ID_MAX];
-    uint32_t made; /* bit i: text[i] is made */
-} shard_ids;
+#define SHARD_ID_LEN 20 /* knd_api_shard_id's "shardId-" and 12 digits, whatever the index */
 
-static void write_put_result(knd_jsonw *w, const put_wait *p, size_t i, shard_ids *ids)
+static void write_put_result(knd_jsonw *w, const put_wait *p, size_t i)
 {
-    char own[KND_SHARD_ID_MAX], *id = own;
-    uint32_t shard = p->shards[i];
-    if (shard < ID_CACHE) {
-        id = ids->text[shard];
-        if (!(ids->made & (1u << shard))) {
-            knd_api_shard_id(shard, id);
-            ids->made |= 1u << shard;
-        }
-    } else {
-        knd_api_shard_id(shard, id);
-    }
+    char id[KND_SHARD_ID_MAX];
+    knd_api_shard_id(p->shards[i], id);
     write_seq(w, "SequenceNumber", &p->seqs[i]);
     knd_jsonw_string(w, "ShardId", id, SHARD_ID_LEN);
 }
@@ -102,8 +86,6 @@ static void on_committed(void *arg, kn_status status)
         return;
     }
     knd_jsonw w;
-    shard_ids ids;
-    ids.made = 0;
     knd_jsonw_init(&w, 256 + p->n * 160);
     knd_jsonw_reserve(&w, 64 + p->n * PUT_RESULT_BYTES);
     knd_jsonw_object_begin(&w, NULL);
@@ -112,12 +94,12 @@ static void on_committed(void *arg, kn_status status)
         knd_jsonw_array_begin(&w, "Records");
         for (size_t i = 0; i < p->n; i++) {
             knd_jsonw_object_begin(&w, NULL);
-            write_put_result(&w, p, i, &ids);
+            write_put_result(&w, p, i);
             knd_jsonw_object_end(&w);
         }
         knd_jsonw_array_end(&w);
     } else {
-        write_put_result(&w, p, 0, &ids);
+        write_put_result(&w, p, 0);
     }
     knd_jsonw_cstring(&w, "EncryptionType", "NONE");
     knd_jsonw_object_end(&w);
@@ -568,8 +550,10 @@ static knd_stream *iterator_stream(knd_call *c, knd_iterator *it)
 
 /* A GetRecords record's JSON beside its data and key: names, punctuation, a 56-digit number, a timestamp. */
 #define RECORD_JSON_BYTES 160
-/* The largest GetRecords answer buffer kept for the next call (a full 10 MiB answer needs more, and is freed). */
-#define KEEP_REPLY_BYTES (16u << 20)
+/* The largest GetRecords answer buffer kept for the next call. The buffer grows by doubling, so a typical drain page
+ * (10,000 records of 100 bytes, ~2.7 MB of JSON) sits in exactly 4 MiB and is kept; a larger answer's buffer (16 MiB
+ * for a full 10 MiB one) is freed after it is sent rather than held for the process's life. */
+#define KEEP_REPLY_BYTES (4u << 20)
 
 static void write_record(knd_jsonw *w, const knd_record_out *r)
 {

@@ -57,6 +57,48 @@ static void utf8_rejects_malformed(void **state)
         assert_true(kn_utf8_chars(bad[i], strlen(bad[i])) == (size_t)-1);
 }
 
+/* The ASCII skip works on 8-byte blocks, so every start offset and run length around a multibyte sequence is tried:
+ * the count must equal the number of bytes that do not continue a sequence. */
+static void utf8_counts_mixed_text_at_every_alignment(void **state)
+{
+    (void)state;
+    const char *wide[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    char buf[64];
+    for (size_t off = 0; off < 8; off++)
+        for (size_t before = 0; before <= 17; before++)
+            for (size_t w = 0; w < 3; w++)
+                for (size_t after = 0; after <= 17; after++) {
+                    size_t wl = strlen(wide[w]), len = 0;
+                    char *p = buf + off;
+                    memset(p, 'a', before);
+                    len += before;
+                    memcpy(p + len, wide[w], wl);
+                    len += wl;
+                    memset(p + len, 'b', after);
+                    len += after;
+                    memcpy(p + len, wide[w], wl); /* a second one, at a different alignment */
+                    len += wl;
+                    assert_int_equal(kn_utf8_chars(p, len), before + after + 2);
+                }
+}
+
+static void utf8_rejects_malformed_after_long_ascii(void **state)
+{
+    (void)state;
+    const char *bad[] = {"\x80", "\xc3", "\xc0\xaf", "\xed\xa0\x80",
+                         "\xf4\x90\x80\x80", "\xff", "\xe2\x82", "\xe2\x28\xa1"};
+    char buf[128];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        for (size_t run = 0; run <= 40; run++)
+            for (size_t tail = 0; tail <= 9; tail += 9) {
+                size_t bl = strlen(bad[i]);
+                memset(buf, 'x', run);
+                memcpy(buf + run, bad[i], bl);
+                memset(buf + run + bl, 'y', tail);
+                assert_true(kn_utf8_chars(buf, run + bl + tail) == (size_t)-1);
+            }
+}
+
 static void partition_key_limits_are_in_characters(void **state)
 {
     (void)state;
@@ -190,6 +232,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(utf8_counts_characters_not_bytes),
         cmocka_unit_test(utf8_rejects_malformed),
+        cmocka_unit_test(utf8_counts_mixed_text_at_every_alignment),
+        cmocka_unit_test(utf8_rejects_malformed_after_long_ascii),
         cmocka_unit_test(partition_key_limits_are_in_characters),
         cmocka_unit_test(partition_key_must_not_be_empty),
         cmocka_unit_test(partition_key_rejects_invalid_utf8),
