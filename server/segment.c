@@ -130,6 +130,7 @@ static const uint8_t FRAME_MAGIC[4] = {'K', 'R', 'E', 'C'};
 #define IDX_HEADER_BYTES 80u
 #define IDX_ENTRY_BYTES 24u
 #define SCAN_WINDOW (1u << 20)
+#define FILL_STEP (256u << 10) /* about 1 ms of this disk's writes: what a commit may wait behind */
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -313,6 +314,20 @@ int knd_segment_zero(int fd, uint64_t from, uint64_t to)
         if (rc)
             return rc;
         from += n;
+    }
+    return 0;
+}
+
+int knd_segment_fill_paced(int fd, uint64_t size)
+{
+    const unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    for (uint64_t off = 0; off < size; off += FILL_STEP) {
+        uint64_t n = size - off < FILL_STEP ? size - off : FILL_STEP;
+        int rc = knd_segment_zero(fd, off, off + n);
+        if (rc)
+            return rc;
+        if (sync_file_range(fd, (off_t)off, (off_t)n, flags))
+            return errno;
     }
     return 0;
 }

@@ -99,6 +99,11 @@ int knd_segment_scan_fd(int fd, knd_segment_scan *out);
 
 /* Writes zeros over [from, to) of fd. Returns 0 or an errno value. */
 int knd_segment_zero(int fd, uint64_t from, uint64_t to);
+/* Zero-fills [0, size) of a file being prepared off the commit path, a step at a time, each step written to the disk
+ * (sync_file_range) before the next is queued: so a commit's small journal write and flush wait behind at most one
+ * step, not behind a whole 64 MiB segment (measured: commits behind an unpaced prepare took 67-73 ms, once 470 ms).
+ * The caller still fdatasyncs (file size, device cache). Returns 0 or an errno value. */
+int knd_segment_fill_paced(int fd, uint64_t size);
 /* pwrite of the whole iovec array at off, continuing after short writes. Returns 0 or an errno value. */
 struct iovec;
 int knd_segment_pwritev_all(int fd, struct iovec *iov, int iovcnt, uint64_t off);

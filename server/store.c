@@ -1479,7 +1479,7 @@ static void prep_work(uv_work_t *req)
         p->err = errno;
         return;
     }
-    if ((p->err = knd_segment_zero(p->fd, 0, p->size)) == 0 && fdatasync(p->fd))
+    if ((p->err = knd_segment_fill_paced(p->fd, p->size)) == 0 && fdatasync(p->fd))
         p->err = errno;
     if (!p->err)
         p->err = knd_segment_sync_dir(p->log->dir);

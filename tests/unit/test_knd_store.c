@@ -546,6 +546,35 @@ static void damaged_header_of_newest_segment_is_refused_zero_header_removed(void
     fx_open_status(f, KN_ERR_IO);
 }
 
+/* A prepared segment must read as all zeros to its last byte (a scan takes the first zero frame header as the end
+ * of the log), whatever the file held before and however its size divides into the fill's steps. */
+static void paced_fill_zeroes_the_whole_file(void **state)
+{
+    fixture *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/fill", f->dir);
+    const uint64_t size = (512u << 10) + 1000; /* two whole 256 KiB steps and a short one */
+    uint8_t *buf = malloc(size);
+    assert_non_null(buf);
+    memset(buf, 0xA5, size);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, buf, size, 0), (ssize_t)size);
+    assert_int_equal(knd_segment_fill_paced(fd, size), 0);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_int_equal(sb.st_size, (off_t)size);
+    assert_int_equal(pread(fd, buf, size, 0), (ssize_t)size);
+    for (uint64_t i = 0; i < size; i++)
+        if (buf[i])
+            fail_msg("byte %llu is %u, not zero", (unsigned long long)i, buf[i]);
+    close(fd);
+    fd = open(path, O_RDONLY);
+    assert_int_equal(knd_segment_fill_paced(fd, size), EBADF); /* errors are returned, not ignored */
+    close(fd);
+    free(buf);
+}
+
 /* ---- failures ---- */
 
 static void set_file_size_limit(rlim_t bytes)
@@ -1029,6 +1058,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(torn_tail_keeps_every_complete_record, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_header_of_newest_segment_is_refused_zero_header_removed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(paced_fill_zeroes_the_whole_file, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_is_reported_and_never_readable, setup, teardown),
         cmocka_unit_test_setup_teardown(a_dirty_segment_that_cannot_be_reopened_stays_active, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_appends_fail_up_front_without_callback, setup, teardown),
