@@ -55,13 +55,24 @@ bool cli_parse(int argc, char **argv, const cli_option *opts, size_t count);
 /* Checks the raw common options and fills the parsed fields; prints one line and returns false on a bad value. */
 bool cli_common_finish(cli_common *c);
 
-/* What every command does after building its option table: parse argv; on --help print help_text and the common
- * options' help; check the common options and that exactly one of --stream-name / --stream-arn was given. The
- * pointer arguments name the table's targets, which parsing fills. Returns -1 when the command should go on, else the
- * exit code to return. */
-int cli_command_start(int argc, char **argv, const cli_option *opts, size_t count, const char *help_text,
-                      const char *const *help, cli_common *c, const char *const *stream_name,
-                      const char *const *stream_arn);
+/* What every command takes besides its own options: which stream (exactly one of the two), --help, and the
+ * connection and output options. The strings point into argv (NULL when absent). */
+typedef struct cli_command {
+    const char *stream_name, *stream_arn, *help;
+    cli_common common;
+} cli_command;
+
+/* The option table entries for a cli_command *cmd, to put in a command's table after its own options. */
+#define CLI_COMMAND_OPTION_TABLE(cmd)                                                                               \
+    {"--stream-name", true, &(cmd)->stream_name}, {"--stream-arn", true, &(cmd)->stream_arn},                      \
+        {"--help", false, &(cmd)->help}, CLI_COMMON_OPTION_TABLE(&(cmd)->common)
+
+/* What every command does after building its option table opts (count entries, which include
+ * CLI_COMMAND_OPTION_TABLE(cmd)): parse argv into it; on --help print help_text and the common options' help; check
+ * the common options and that exactly one of --stream-name / --stream-arn was given. Returns -1 when the command
+ * should go on, else the exit code to return. */
+int cli_command_start(cli_command *cmd, const char *help_text, const cli_option *opts, size_t count, int argc,
+                      char **argv);
 
 /* Makes a client from the common options; on failure reports the error and returns its exit code (else 0). */
 int cli_client_new(const cli_common *c, kn_client **out);

@@ -38,20 +38,19 @@ int cli_usage_error(const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
-int cli_command_start(int argc, char **argv, const cli_option *opts, size_t count, const char *help_text,
-                      const char *const *help, cli_common *c, const char *const *stream_name,
-                      const char *const *stream_arn)
+int cli_command_start(cli_command *cmd, const char *help_text, const cli_option *opts, size_t count, int argc,
+                      char **argv)
 {
     if (!cli_parse(argc, argv, opts, count))
         return CLI_EXIT_USAGE;
-    if (*help) {
+    if (cmd->help) {
         fputs(help_text, stdout);
         fputs(cli_common_help, stdout);
         return CLI_EXIT_OK;
     }
-    if (!cli_common_finish(c))
+    if (!cli_common_finish(&cmd->common))
         return CLI_EXIT_USAGE;
-    if (!*stream_name == !*stream_arn)
+    if (!cmd->stream_name == !cmd->stream_arn)
         return cli_usage_error("exactly one of --stream-name and --stream-arn is required");
     return -1;
 }

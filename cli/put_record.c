@@ -28,9 +28,8 @@ static const char help[] =
     "\n";
 
 typedef struct put_record_args {
-    const char *stream_name, *stream_arn, *partition_key, *data, *data_base64, *data_file, *explicit_hash_key,
-        *sequence_number, *help;
-    cli_common common;
+    const char *partition_key, *data, *data_base64, *data_file, *explicit_hash_key, *sequence_number;
+    cli_command cmd;
 } put_record_args;
 
 static int decode_base64(const char *text, unsigned char **data, size_t *len)
@@ -99,19 +98,15 @@ int cli_put_record_main(int argc, char **argv)
     put_record_args a;
     memset(&a, 0, sizeof a);
     const cli_option opts[] = {
-        {"--stream-name", true, &a.stream_name},
-        {"--stream-arn", true, &a.stream_arn},
         {"--partition-key", true, &a.partition_key},
         {"--data", true, &a.data},
         {"--data-base64", true, &a.data_base64},
         {"--data-file", true, &a.data_file},
         {"--explicit-hash-key", true, &a.explicit_hash_key},
         {"--sequence-number-for-ordering", true, &a.sequence_number},
-        {"--help", false, &a.help},
-        CLI_COMMON_OPTION_TABLE(&a.common),
+        CLI_COMMAND_OPTION_TABLE(&a.cmd),
     };
-    int rc = cli_command_start(argc, argv, opts, sizeof opts / sizeof opts[0], help, &a.help, &a.common,
-                               &a.stream_name, &a.stream_arn);
+    int rc = cli_command_start(&a.cmd, help, opts, sizeof opts / sizeof opts[0], argc, argv);
     if (rc >= 0)
         return rc;
     if (!a.partition_key)
@@ -122,14 +117,14 @@ int cli_put_record_main(int argc, char **argv)
     unsigned char *owned = NULL;
     const unsigned char *data = NULL;
     size_t len = 0;
-    size_t max = a.common.max_record_size ? a.common.max_record_size : KN_DEFAULT_MAX_RECORD_SIZE;
+    size_t max = a.cmd.common.max_record_size ? a.cmd.common.max_record_size : KN_DEFAULT_MAX_RECORD_SIZE;
     if ((rc = load_data(&a, max, &data, &len, &owned)) != CLI_EXIT_OK)
         goto cleanup;
-    if ((rc = cli_client_new(&a.common, &client)) != CLI_EXIT_OK)
+    if ((rc = cli_client_new(&a.cmd.common, &client)) != CLI_EXIT_OK)
         goto cleanup;
     kn_put_record_input in = {
-        .stream_name = a.stream_name,
-        .stream_arn = a.stream_arn,
+        .stream_name = a.cmd.stream_name,
+        .stream_arn = a.cmd.stream_arn,
         .data = data,
         .data_len = len,
         .partition_key = a.partition_key,
@@ -142,7 +137,7 @@ int cli_put_record_main(int argc, char **argv)
         rc = cli_report(&err);
         goto cleanup;
     }
-    print_result(&out, a.common.output_json);
+    print_result(&out, a.cmd.common.output_json);
 cleanup:
     kn_client_destroy(client);
     free(owned);

@@ -29,8 +29,8 @@ static const char help[] =
     "\n";
 
 typedef struct put_records_args {
-    const char *stream_name, *stream_arn, *records_file, *help;
-    cli_common common;
+    const char *records_file;
+    cli_command cmd;
 } put_records_args;
 
 /* One batch being filled: entries point at data and keys this batch owns. */
@@ -101,7 +101,7 @@ cleanup:
 
 static void print_results(run *r, const batch *b)
 {
-    bool json = r->args->common.output_json;
+    bool json = r->args->cmd.common.output_json;
     for (size_t i = 0; i < b->count; i++) {
         const kn_put_records_result *res = &b->results[i];
         r->written += res->ok;
@@ -128,7 +128,7 @@ static int send_batch(run *r, batch *b)
     if (b->count == 0)
         return CLI_EXIT_OK;
     kn_error err;
-    kn_status st = kn_put_records(r->client, r->args->stream_name, r->args->stream_arn, b->entries, b->count,
+    kn_status st = kn_put_records(r->client, r->args->cmd.stream_name, r->args->cmd.stream_arn, b->entries, b->count,
                                   b->results, NULL, &err);
     /* A validation failure sent nothing and knows no per-record result: only the error is worth showing. */
     if (st != KN_OK && err.attempts == 0)
@@ -182,7 +182,7 @@ static int run_put_records(const put_records_args *a)
     FILE *in = is_stdin ? stdin : fopen(a->records_file, "r");
     batch *b = calloc(1, sizeof *b);
     run r = {.args = a, .first_output = true};
-    size_t max = a->common.max_record_size ? a->common.max_record_size : KN_DEFAULT_MAX_RECORD_SIZE;
+    size_t max = a->cmd.common.max_record_size ? a->cmd.common.max_record_size : KN_DEFAULT_MAX_RECORD_SIZE;
     r.byte_limit = max > 5u * 1024u * 1024u ? max : 5u * 1024u * 1024u;
     if (!in) {
         rc = cli_usage_error("--records-file: cannot open %s: %s", a->records_file, strerror(errno));
@@ -192,12 +192,12 @@ static int run_put_records(const put_records_args *a)
         rc = CLI_EXIT_INTERNAL;
         goto cleanup;
     }
-    if ((rc = cli_client_new(&a->common, &r.client)) != CLI_EXIT_OK)
+    if ((rc = cli_client_new(&a->cmd.common, &r.client)) != CLI_EXIT_OK)
         goto cleanup;
-    if (a->common.output_json)
+    if (a->cmd.common.output_json)
         fputs("{\n    \"Records\": [", stdout);
     rc = read_and_send(&r, in, b);
-    if (a->common.output_json)
+    if (a->cmd.common.output_json)
         printf("%s],\n    \"FailedRecordCount\": %zu\n}\n", r.first_output ? "" : "\n    ", r.failed);
     if (rc == CLI_EXIT_OK && r.failed)
         rc = CLI_EXIT_PARTIAL;
@@ -216,14 +216,10 @@ int cli_put_records_main(int argc, char **argv)
     put_records_args a;
     memset(&a, 0, sizeof a);
     const cli_option opts[] = {
-        {"--stream-name", true, &a.stream_name},
-        {"--stream-arn", true, &a.stream_arn},
         {"--records-file", true, &a.records_file},
-        {"--help", false, &a.help},
-        CLI_COMMON_OPTION_TABLE(&a.common),
+        CLI_COMMAND_OPTION_TABLE(&a.cmd),
     };
-    int rc = cli_command_start(argc, argv, opts, sizeof opts / sizeof opts[0], help, &a.help, &a.common,
-                               &a.stream_name, &a.stream_arn);
+    int rc = cli_command_start(&a.cmd, help, opts, sizeof opts / sizeof opts[0], argc, argv);
     if (rc >= 0)
         return rc;
     if (!a.records_file)

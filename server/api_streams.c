@@ -128,6 +128,18 @@ static bool stream_mode(knd_call *c, knd_stream_mode *mode, int64_t *shards)
     return true;
 }
 
+/* Answers a call that changed a stream: an empty 200 once the store has recorded the change (st), else
+ * InternalFailure, since the client cannot have caused a store failure (disk full, I/O error). */
+static void reply_stored(knd_call *c, kn_status st)
+{
+    if (st != KN_OK) {
+        knd_apierr_internal(&c->err);
+        knd_api_fail(c);
+        return;
+    }
+    knd_api_reply_empty(c);
+}
+
 /* Puts a new stream in the status its creation delay asks for (the store may have chosen otherwise). */
 static kn_status settle_new_stream(knd_api *api, knd_stream *s, int64_t now, int64_t kib, kn_error *err)
 {
@@ -173,13 +185,11 @@ void knd_api_streams_create(knd_call *c)
     }
     knd_stream *s = NULL;
     kn_error err = {0};
-    if (knd_store_create_stream(api->store, name, (uint32_t)shards, mode, c->now_ms,
-                                c->now_ms + api->create_delay_ms, &s, &err) != KN_OK ||
-        settle_new_stream(api, s, c->now_ms, kib, &err) != KN_OK) {
-        knd_apierr_internal(&c->err);
-        goto fail;
-    }
-    knd_api_reply_empty(c);
+    kn_status st = knd_store_create_stream(api->store, name, (uint32_t)shards, mode, c->now_ms,
+                                           c->now_ms + api->create_delay_ms, &s, &err);
+    if (st == KN_OK)
+        st = settle_new_stream(api, s, c->now_ms, kib, &err);
+    reply_stored(c, st);
     return;
 fail:
     knd_api_fail(c);
@@ -219,11 +229,7 @@ void knd_api_streams_delete(knd_call *c)
             s->status_until_ms = was_until_ms;
         }
     }
-    if (st != KN_OK) {
-        knd_apierr_internal(&c->err);
-        goto fail;
-    }
-    knd_api_reply_empty(c);
+    reply_stored(c, st);
     return;
 fail:
     knd_api_fail(c);
@@ -527,12 +533,10 @@ static void change_retention(knd_call *c, bool increase)
     uint32_t was = s->retention_hours;
     s->retention_hours = (uint32_t)hours;
     kn_error err = {0};
-    if (knd_store_save_stream(c->api->store, s, &err) != KN_OK) {
+    kn_status st = knd_store_save_stream(c->api->store, s, &err);
+    if (st != KN_OK)
         s->retention_hours = was; /* not recorded (disk full): answered as failed, so not in effect either */
-        knd_apierr_internal(&c->err);
-        goto fail;
-    }
-    knd_api_reply_empty(c);
+    reply_stored(c, st);
     return;
 fail:
     knd_api_fail(c);

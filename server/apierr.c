@@ -44,30 +44,6 @@ void knd_apierr_set(knd_apierr *e, int http_status, const char *type, const char
     va_end(ap);
 }
 
-void knd_apierr_invalid_argument(knd_apierr *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vset(e, 400, "InvalidArgumentException", fmt, ap);
-    va_end(ap);
-}
-
-void knd_apierr_not_found(knd_apierr *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vset(e, 400, "ResourceNotFoundException", fmt, ap);
-    va_end(ap);
-}
-
-void knd_apierr_in_use(knd_apierr *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vset(e, 400, "ResourceInUseException", fmt, ap);
-    va_end(ap);
-}
-
 void knd_apierr_internal(knd_apierr *e)
 {
     knd_apierr_set(e, 500, "InternalFailure", "%s", KND_MSG_INTERNAL);

@@ -25,10 +25,11 @@ void knd_apierr_cleanup(knd_apierr *e);
 void knd_apierr_set(knd_apierr *e, int http_status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Convenience forms for the errors every operation shares. */
-void knd_apierr_invalid_argument(knd_apierr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void knd_apierr_not_found(knd_apierr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void knd_apierr_in_use(knd_apierr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Convenience forms for the errors every operation shares, taking (e, fmt, ...). Macros rather than functions so
+ * that the one variadic path, knd_apierr_set, formats and format-checks every message. */
+#define knd_apierr_invalid_argument(e, ...) knd_apierr_set((e), 400, "InvalidArgumentException", __VA_ARGS__)
+#define knd_apierr_not_found(e, ...) knd_apierr_set((e), 400, "ResourceNotFoundException", __VA_ARGS__)
+#define knd_apierr_in_use(e, ...) knd_apierr_set((e), 400, "ResourceInUseException", __VA_ARGS__)
 void knd_apierr_internal(knd_apierr *e);
 
 /* Appends the JSON body {"__type":"...","message":"..."} to out. */

@@ -37,17 +37,6 @@ static bool is_b64(unsigned char c)
     return isalnum(c) || c == '+' || c == '/';
 }
 
-static unsigned b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return (unsigned)(c - 'A');
-    if (c >= 'a' && c <= 'z')
-        return (unsigned)(c - 'a') + 26;
-    if (c >= '0' && c <= '9')
-        return (unsigned)(c - '0') + 52;
-    return c == '+' ? 62 : 63;
-}
-
 size_t knd_schema_blob_len(const char *text, size_t len)
 {
     size_t pad = 0;
@@ -63,7 +52,8 @@ static size_t utf8_len(unsigned char c)
 }
 
 /* AWS decodes blobs strictly: whole quanta, only alphabet characters, padding only at the end, and no stray bits in
- * the last character. */
+ * the last character. Checked in that order, as AWS reports the first rule broken; the accept/reject decision is the
+ * same as kn_base64_decode_canonical's, which the fast path uses. */
 static bool check_blob(const char *s, size_t len, kn_buf *msg)
 {
     const char *why = NULL;
@@ -82,14 +72,11 @@ static bool check_blob(const char *s, size_t len, kn_buf *msg)
         snprintf(detail, sizeof detail, "Invalid Base64 character: '%.*s'", (int)n, s + i);
         why = detail;
     }
-    if (!why && len > 0) {
-        size_t pad = 0;
-        while (pad < len && s[len - 1 - pad] == '=')
-            pad++;
-        unsigned last = pad < len ? b64_value((unsigned char)s[len - 1 - pad]) : 0;
-        if (pad > 2 || (pad == 1 && (last & 3)) || (pad == 2 && (last & 15)))
-            why = "Invalid last non-pad Base64 character dectected"; /* sic: AWS's spelling */
-    }
+    /* What is left to break is in the last quantum (more than two '=', or stray bits): the canonical decoder's rule. */
+    uint8_t last[3];
+    size_t last_len;
+    if (!why && len > 0 && !kn_base64_decode_canonical(s + len - 4, 4, last, &last_len))
+        why = "Invalid last non-pad Base64 character dectected"; /* sic: AWS's spelling */
     if (!why)
         return true;
     kn_buf_append_str(msg, "'");

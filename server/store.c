@@ -1319,6 +1319,13 @@ static shard_log *next_ready(shard_log **list)
     return NULL;
 }
 
+/* Whether the append p, written at pos, fits in the active segment act, and its journal entry in the journal after
+ * what j already records there. */
+static inline bool pend_fits(const knd_store *st, const job *j, const seg *act, uint64_t pos, const pend *p)
+{
+    return pos + p->len <= act->size && j->j.off + j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + p->len <= st->jsize;
+}
+
 /* Plans the log's queued appends into the pipelined job j, behind what the jobs in flight write to its active
  * segment, as many as fit. True when what is left needs a job planned with nothing in flight (a new segment, a
  * checkpoint, failed frames to clear): then no further pipelined job may start, or a steady stream of appends to
@@ -1334,8 +1341,7 @@ static bool pipe_plan_log(knd_store *st, job *j, shard_log *log)
     extent *e = joined ? &j->work[log->pipe_work].ext[0] : NULL;
     uint64_t pos = e ? e->off + e->len : log->busy ? log->wend : act->end;
     pend *p = log->pend_head;
-    uint64_t rec = j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + p->len;
-    if (pos + p->len > act->size || j->j.off + rec > st->jsize)
+    if (!pend_fits(st, j, act, pos, p))
         return true;
     if (j->bytes + p->len > JOB_MAX_BYTES)
         return false; /* the next pipelined job takes it */
@@ -1362,16 +1368,14 @@ static bool pipe_plan_log(knd_store *st, job *j, shard_log *log)
         log->pipe_seq = j->seq;
         log->pipe_work = j->nwork++;
     }
-    while ((p = log->pend_head) && pos + p->len <= act->size && j->bytes + p->len <= JOB_MAX_BYTES &&
-           j->j.off + j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + p->len <= st->jsize) {
+    while ((p = log->pend_head) && pend_fits(st, j, act, pos, p) && j->bytes + p->len <= JOB_MAX_BYTES) {
         uint64_t budget = j->bytes;
         extent_take(log, e, &pos, pos + p->len, &budget); /* exactly p */
         j->bytes = budget;
         j->rec += KND_JOURNAL_ENTRY_HEADER_BYTES + p->len;
     }
     log->wend = pos;
-    return log->pend_head && (pos + log->pend_head->len > act->size ||
-                              j->j.off + j->rec + KND_JOURNAL_ENTRY_HEADER_BYTES + log->pend_head->len > st->jsize);
+    return log->pend_head && !pend_fits(st, j, act, pos, log->pend_head);
 }
 
 /* Pipelining: while a job is in flight, the ready shards are planned into the next one at the ends the jobs in flight
