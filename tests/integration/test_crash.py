@@ -65,10 +65,15 @@ class CrashServer:
             return b"".join(f.readlines()[-n:]).decode(errors="replace")
 
 
-def wait_acks(loaders, since, at_least, timeout):
-    """Waits until the loaders together have at_least more acknowledged records than `since`."""
+def acked(loaders):
+    return sum(ld.acked for ld in loaders)
+
+
+def wait_acks(loaders, at_least, timeout):
+    """Waits until the loaders together have acknowledged at_least more records than they had on the call."""
     deadline = time.monotonic() + timeout
-    while sum(ld.acked for ld in loaders) < since + at_least:
+    since = acked(loaders)
+    while acked(loaders) < since + at_least:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.005)
@@ -104,7 +109,7 @@ def test_sigkill_during_load_loses_no_acknowledged_record(tmp_path):
                 time.sleep(rng.uniform(0, 0.05))
             else:
                 # Otherwise under load: after this instance has acknowledged something, at a random moment.
-                if not wait_acks(loaders, sum(ld.acked for ld in loaders), rng.randrange(1, 200), timeout=15):
+                if not wait_acks(loaders, rng.randrange(1, 200), timeout=15):
                     stalled_epochs += 1
                 time.sleep(rng.uniform(0, 0.4))
             srv.kill()
@@ -118,7 +123,7 @@ def test_sigkill_during_load_loses_no_acknowledged_record(tmp_path):
             srv.log_tail()
 
         # Let the last instance take load, then stop the clients and crash once more with nothing in flight.
-        wait_acks(loaders, sum(ld.acked for ld in loaders), 200, timeout=15)
+        wait_acks(loaders, 200, timeout=15)
         stop.set()
         for ld in loaders:
             ld.join(30)

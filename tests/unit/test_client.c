@@ -178,17 +178,34 @@ static kn_put_record_input sample_input(void)
 #define OK_BODY "{\"ShardId\":\"shardId-000000000002\",\"SequenceNumber\":\"4968\",\"EncryptionType\":\"NONE\"}"
 static const reply ok_reply = {KN_OK, 200, OK_BODY, "req-ok", NULL};
 
+/* One PutRecord through a fresh client over a fake that answers with replies. The fake is kept so the test can look
+ * at what was sent: *fp is the caller's to fake_free. */
+static kn_status put_with(const reply *replies, size_t count, kn_client_options o, kn_put_record_input in,
+                          kn_put_record_output *out, fake **fp, kn_error *err)
+{
+    fake *f = fake_new(replies, count);
+    kn_client *c = client_with(f, o);
+    kn_status st = kn_put_record(c, &in, out, err);
+    kn_client_destroy(c);
+    *fp = f;
+    return st;
+}
+
+/* put_with the sample record and the base options, when only the outcome matters. */
+static kn_status put_once(const reply *replies, size_t count, fake **fp, kn_error *err)
+{
+    kn_put_record_output out;
+    return put_with(replies, count, base_options(), sample_input(), &out, fp, err);
+}
+
 /* ---- PutRecord: the request ---- */
 
 static void put_record_request_matches_botocore(void **state)
 {
     (void)state;
-    fake *f = fake_new(&ok_reply, 1);
-    kn_client *c = client_with(f, base_options());
-    kn_put_record_input in = sample_input();
-    kn_put_record_output out;
+    fake *f = NULL;
     kn_error err;
-    assert_int_equal(kn_put_record(c, &in, &out, &err), KN_OK);
+    assert_int_equal(put_once(&ok_reply, 1, &f, &err), KN_OK);
     assert_int_equal(f->calls, 1);
     const captured *r = &f->req[0];
     assert_string_equal(r->url, "https://kinesis.us-east-1.amazonaws.com/");
@@ -203,34 +220,28 @@ static void put_record_request_matches_botocore(void **state)
                         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kinesis/aws4_request, "
                         "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
                         "Signature=78471241db1014695b13056080bbfddb598fcdd381d22795d9d1084702851895");
-    kn_client_destroy(c);
     fake_free(f);
 }
 
 static void session_token_is_sent_and_signed(void **state)
 {
     (void)state;
-    fake *f = fake_new(&ok_reply, 1);
     kn_client_options o = base_options();
     o.session_token = TOKEN;
-    kn_client *c = client_with(f, o);
-    kn_put_record_input in = sample_input();
     kn_put_record_output out;
-    assert_int_equal(kn_put_record(c, &in, &out, NULL), KN_OK);
+    fake *f = NULL;
+    assert_int_equal(put_with(&ok_reply, 1, o, sample_input(), &out, &f, NULL), KN_OK);
     assert_string_equal(header_of(&f->req[0], "X-Amz-Security-Token"), TOKEN);
     assert_string_equal(header_of(&f->req[0], "Authorization"),
                         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kinesis/aws4_request, "
                         "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, "
                         "Signature=51738fe617b4b40c4cbdb64641712c57890d6e56d71dfd49f1849c31da09d547");
-    kn_client_destroy(c);
     fake_free(f);
 }
 
 static void optional_members_and_stream_arn_are_sent(void **state)
 {
     (void)state;
-    fake *f = fake_new(&ok_reply, 1);
-    kn_client *c = client_with(f, base_options());
     kn_put_record_input in = sample_input();
     in.stream_name = NULL;
     in.stream_arn = "arn:aws:kinesis:us-east-1:123456789012:stream/Testing";
@@ -238,7 +249,8 @@ static void optional_members_and_stream_arn_are_sent(void **state)
     in.explicit_hash_key = "340282366920938463463374607431768211455";
     in.sequence_number_for_ordering = "49590338271490256608559692538361571095921575989136588898";
     kn_put_record_output out;
-    assert_int_equal(kn_put_record(c, &in, &out, NULL), KN_OK);
+    fake *f = NULL;
+    assert_int_equal(put_with(&ok_reply, 1, base_options(), in, &out, &f, NULL), KN_OK);
     cJSON *body = kn_json_parse(f->req[0].body, f->req[0].body_len);
     assert_non_null(body);
     assert_null(kn_json_string(body, "StreamName"));
@@ -247,7 +259,6 @@ static void optional_members_and_stream_arn_are_sent(void **state)
     assert_string_equal(kn_json_string(body, "ExplicitHashKey"), in.explicit_hash_key);
     assert_string_equal(kn_json_string(body, "SequenceNumberForOrdering"), in.sequence_number_for_ordering);
     cJSON_Delete(body);
-    kn_client_destroy(c);
     fake_free(f);
 }
 
@@ -257,8 +268,6 @@ static void optional_members_and_stream_arn_are_sent(void **state)
 static void body_members_are_ordered_and_escaped(void **state)
 {
     (void)state;
-    fake *f = fake_new(&ok_reply, 1);
-    kn_client *c = client_with(f, base_options());
     kn_put_record_input in = sample_input();
     in.stream_name = NULL;
     in.stream_arn = "arn:aws:kinesis:us-east-1:123456789012:stream/Testing";
@@ -266,12 +275,12 @@ static void body_members_are_ordered_and_escaped(void **state)
     in.explicit_hash_key = "42";
     in.sequence_number_for_ordering = "4959";
     kn_put_record_output out;
-    assert_int_equal(kn_put_record(c, &in, &out, NULL), KN_OK);
+    fake *f = NULL;
+    assert_int_equal(put_with(&ok_reply, 1, base_options(), in, &out, &f, NULL), KN_OK);
     assert_string_equal(f->req[0].body,
                         "{\"StreamARN\":\"arn:aws:kinesis:us-east-1:123456789012:stream/Testing\",\"Data\":\"AAEC/w==\","
                         "\"PartitionKey\":\"q\\\"b\\\\n\\u000a\\u0001\\u001f\x7f\\u0009\\u0008\\u000c\\u000d\xc3\xa9/\","
                         "\"ExplicitHashKey\":\"42\",\"SequenceNumberForOrdering\":\"4959\"}");
-    kn_client_destroy(c);
     fake_free(f);
 }
 
@@ -296,15 +305,13 @@ static void endpoint_path_and_port_are_used(void **state)
 static void empty_data_is_sent_as_empty_string(void **state)
 {
     (void)state;
-    fake *f = fake_new(&ok_reply, 1);
-    kn_client *c = client_with(f, base_options());
     kn_put_record_input in = sample_input();
     in.data = NULL;
     in.data_len = 0;
     kn_put_record_output out;
-    assert_int_equal(kn_put_record(c, &in, &out, NULL), KN_OK);
+    fake *f = NULL;
+    assert_int_equal(put_with(&ok_reply, 1, base_options(), in, &out, &f, NULL), KN_OK);
     assert_non_null(strstr(f->req[0].body, "\"Data\":\"\""));
-    kn_client_destroy(c);
     fake_free(f);
 }
 
@@ -317,18 +324,15 @@ static void put_record_response_is_parsed(void **state)
                               "{\"SequenceNumber\":\"49590338271490256608559692538361571095921575989136588898\","
                               "\"ShardId\":\"shardId-000000000001\",\"EncryptionType\":\"KMS\"}",
                               "r1", NULL};
-    fake *f = fake_new(&kms, 1);
-    kn_client *c = client_with(f, base_options());
-    kn_put_record_input in = sample_input();
     kn_put_record_output out;
+    fake *f = NULL;
     kn_error err;
-    assert_int_equal(kn_put_record(c, &in, &out, &err), KN_OK);
+    assert_int_equal(put_with(&kms, 1, base_options(), sample_input(), &out, &f, &err), KN_OK);
     assert_string_equal(out.shard_id, "shardId-000000000001");
     assert_string_equal(out.sequence_number, "49590338271490256608559692538361571095921575989136588898");
     assert_string_equal(out.encryption_type, "KMS");
     assert_int_equal(err.status, KN_OK);
     assert_int_equal(err.attempts, 1);
-    kn_client_destroy(c);
     fake_free(f);
 }
 
@@ -338,33 +342,18 @@ static void malformed_success_is_protocol_error(void **state)
     static const reply bad[] = {{KN_OK, 200, "{\"ShardId\":\"shardId-000000000001\"", "r-bad", NULL},
                                 {KN_OK, 200, "{\"ShardId\":7,\"SequenceNumber\":\"1\"}", "r-bad2", NULL}};
     for (size_t i = 0; i < 2; i++) {
-        fake *f = fake_new(&bad[i], 1);
-        kn_client *c = client_with(f, base_options());
-        kn_put_record_input in = sample_input();
         kn_put_record_output out;
+        fake *f = NULL;
         kn_error err;
-        assert_int_equal(kn_put_record(c, &in, &out, &err), KN_ERR_PROTOCOL);
+        assert_int_equal(put_with(&bad[i], 1, base_options(), sample_input(), &out, &f, &err), KN_ERR_PROTOCOL);
         assert_int_equal(err.http_status, 200);
         assert_string_equal(err.request_id, bad[i].request_id);
         assert_string_equal(out.shard_id, "");
-        kn_client_destroy(c);
         fake_free(f);
     }
 }
 
 /* ---- errors ---- */
-
-static kn_status put_once(const reply *replies, size_t count, fake **fp, kn_error *err)
-{
-    fake *f = fake_new(replies, count);
-    kn_client *c = client_with(f, base_options());
-    kn_put_record_input in = sample_input();
-    kn_put_record_output out;
-    kn_status st = kn_put_record(c, &in, &out, err);
-    kn_client_destroy(c);
-    *fp = f;
-    return st;
-}
 
 static void service_error_is_mapped_without_namespace(void **state)
 {
@@ -530,16 +519,13 @@ static void max_attempts_one_disables_retries(void **state)
 {
     (void)state;
     static const reply r = {KN_OK, 500, "{\"__type\":\"InternalFailure\",\"message\":\"x\"}", "r", NULL};
-    fake *f = fake_new(&r, 1);
     kn_client_options o = base_options();
     o.max_attempts = 1;
-    kn_client *c = client_with(f, o);
-    kn_put_record_input in = sample_input();
     kn_put_record_output out;
+    fake *f = NULL;
     kn_error err;
-    assert_int_equal(kn_put_record(c, &in, &out, &err), KN_ERR_SERVICE);
+    assert_int_equal(put_with(&r, 1, o, sample_input(), &out, &f, &err), KN_ERR_SERVICE);
     assert_int_equal(f->calls, 1);
-    kn_client_destroy(c);
     fake_free(f);
 }
 
@@ -599,8 +585,6 @@ static void invalid_input_is_refused_before_sending(void **state)
 static void partition_key_counts_characters_not_bytes(void **state)
 {
     (void)state;
-    fake *f = fake_new(&ok_reply, 1);
-    kn_client *c = client_with(f, base_options());
     char key[256 * 3 + 1]; /* 256 three-byte characters: 768 bytes, still 256 characters */
     for (size_t i = 0; i < 256; i++)
         memcpy(key + 3 * i, "\xe2\x82\xac", 3);
@@ -608,8 +592,8 @@ static void partition_key_counts_characters_not_bytes(void **state)
     kn_put_record_input in = sample_input();
     in.partition_key = key;
     kn_put_record_output out;
-    assert_int_equal(kn_put_record(c, &in, &out, NULL), KN_OK);
-    kn_client_destroy(c);
+    fake *f = NULL;
+    assert_int_equal(put_with(&ok_reply, 1, base_options(), in, &out, &f, NULL), KN_OK);
     fake_free(f);
 }
 
@@ -677,6 +661,19 @@ static void body_keys(const captured *r, char *out, size_t cap)
     cJSON_Delete(root);
 }
 
+/* One PutRecords of the three entries to stream Testing through a fresh client over a fake that answers with
+ * replies; *fp is the caller's to fake_free. */
+static kn_status put_three_with(const reply *replies, size_t count, kn_put_records_result res[3], size_t *failed,
+                                fake **fp, kn_error *err)
+{
+    fake *f = fake_new(replies, count);
+    kn_client *c = client_with(f, base_options());
+    kn_status st = kn_put_records(c, "Testing", NULL, three_entries, 3, res, failed, err);
+    kn_client_destroy(c);
+    *fp = f;
+    return st;
+}
+
 static void put_records_request_is_built(void **state)
 {
     (void)state;
@@ -684,11 +681,10 @@ static void put_records_request_is_built(void **state)
                             "{\"FailedRecordCount\":0,\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":\"s0\"},"
                             "{\"SequenceNumber\":\"2\",\"ShardId\":\"s1\"},{\"SequenceNumber\":\"3\",\"ShardId\":\"s2\"}]}",
                             "r", NULL};
-    fake *f = fake_new(&r, 1);
-    kn_client *c = client_with(f, base_options());
     kn_put_records_result res[3];
     size_t failed = 99;
-    assert_int_equal(kn_put_records(c, "Testing", NULL, three_entries, 3, res, &failed, NULL), KN_OK);
+    fake *f = NULL;
+    assert_int_equal(put_three_with(&r, 1, res, &failed, &f, NULL), KN_OK);
     assert_int_equal(failed, 0);
     assert_string_equal(header_of(&f->req[0], "X-Amz-Target"), "Kinesis_20131202.PutRecords");
     assert_string_equal(f->req[0].body, "{\"StreamName\":\"Testing\",\"Records\":[{\"Data\":\"YQ==\",\"PartitionKey\":\"p0\"},"
@@ -700,7 +696,6 @@ static void put_records_request_is_built(void **state)
         snprintf(want, sizeof want, "s%d", i);
         assert_string_equal(res[i].shard_id, want);
     }
-    kn_client_destroy(c);
     fake_free(f);
 }
 
@@ -716,12 +711,11 @@ static void put_records_retries_only_failed_retryable_entries(void **state)
          "r1", NULL},
         {KN_OK, 200, "{\"FailedRecordCount\":0,\"Records\":[{\"SequenceNumber\":\"2\",\"ShardId\":\"s1\"}]}", "r2",
          NULL}};
-    fake *f = fake_new(r, 2);
-    kn_client *c = client_with(f, base_options());
     kn_put_records_result res[3];
     size_t failed = 0;
+    fake *f = NULL;
     kn_error err;
-    assert_int_equal(kn_put_records(c, "Testing", NULL, three_entries, 3, res, &failed, &err), KN_OK);
+    assert_int_equal(put_three_with(r, 2, res, &failed, &f, &err), KN_OK);
     assert_int_equal(f->calls, 2);
     assert_int_equal(err.attempts, 2);
     char keys[64];
@@ -742,7 +736,6 @@ static void put_records_retries_only_failed_retryable_entries(void **state)
     assert_string_equal(res[2].error_message, "denied");
     assert_int_equal(failed, 1);
     assert_int_equal(f->sleep_count, 1);
-    kn_client_destroy(c);
     fake_free(f);
 }
 
@@ -763,12 +756,11 @@ static void put_records_gives_up_with_each_entrys_last_error(void **state)
          "{\"FailedRecordCount\":1,\"Records\":[{\"SequenceNumber\":\"3\",\"ShardId\":\"s0\"},"
          "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"t3\"}]}",
          "r3", NULL}};
-    fake *f = fake_new(r, 3);
-    kn_client *c = client_with(f, base_options());
     kn_put_records_result res[3];
     size_t failed = 0;
+    fake *f = NULL;
     kn_error err;
-    assert_int_equal(kn_put_records(c, "Testing", NULL, three_entries, 3, res, &failed, &err), KN_OK);
+    assert_int_equal(put_three_with(r, 3, res, &failed, &f, &err), KN_OK);
     assert_int_equal(f->calls, 3);
     assert_int_equal(err.attempts, 3);
     assert_true(res[0].ok);
@@ -778,7 +770,6 @@ static void put_records_gives_up_with_each_entrys_last_error(void **state)
     assert_string_equal(res[2].error_code, "ProvisionedThroughputExceededException");
     assert_string_equal(res[2].error_message, "t3");
     assert_int_equal(failed, 1);
-    kn_client_destroy(c);
     fake_free(f);
 }
 
@@ -792,12 +783,11 @@ static void put_records_request_failure_keeps_earlier_successes(void **state)
          "{\"ErrorCode\":\"InternalFailure\",\"ErrorMessage\":\"i\"}]}",
          "r1", NULL},
         {KN_OK, 500, "{\"__type\":\"InternalFailure\",\"message\":\"down\"}", "r2", NULL}};
-    fake *f = fake_new(r, 2);
-    kn_client *c = client_with(f, base_options());
     kn_put_records_result res[3];
     size_t failed = 0;
+    fake *f = NULL;
     kn_error err;
-    assert_int_equal(kn_put_records(c, "Testing", NULL, three_entries, 3, res, &failed, &err), KN_ERR_SERVICE);
+    assert_int_equal(put_three_with(r, 2, res, &failed, &f, &err), KN_ERR_SERVICE);
     assert_int_equal(f->calls, 3);
     assert_string_equal(err.message, "down");
     assert_true(res[0].ok);
@@ -805,7 +795,6 @@ static void put_records_request_failure_keeps_earlier_successes(void **state)
     assert_string_equal(res[1].error_code, "InternalFailure");
     assert_string_equal(res[1].error_message, "down");
     assert_int_equal(failed, 2);
-    kn_client_destroy(c);
     fake_free(f);
 }
 
@@ -813,13 +802,11 @@ static void put_records_result_count_mismatch_is_protocol_error(void **state)
 {
     (void)state;
     static const reply r = {KN_OK, 200, "{\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":\"s0\"}]}", "r", NULL};
-    fake *f = fake_new(&r, 1);
-    kn_client *c = client_with(f, base_options());
     kn_put_records_result res[3];
+    fake *f = NULL;
     kn_error err;
-    assert_int_equal(kn_put_records(c, "Testing", NULL, three_entries, 3, res, NULL, &err), KN_ERR_PROTOCOL);
+    assert_int_equal(put_three_with(&r, 1, res, NULL, &f, &err), KN_ERR_PROTOCOL);
     assert_false(res[0].ok);
-    kn_client_destroy(c);
     fake_free(f);
 }
 

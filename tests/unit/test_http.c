@@ -169,6 +169,52 @@ static kn_status post(kn_http_transport *t, const char *url, const char *host, c
     return t->send(t->ctx, &req, resp, err);
 }
 
+/* What one request through a fresh transport came to; the response itself is gone by then. */
+typedef struct outcome {
+    kn_status status;
+    kn_error err;
+    int http_status;
+    size_t body_len;
+} outcome;
+
+/* Posts "{}" to url through a new one-connection transport, then closes the transport. */
+static outcome post_once(const char *url, long timeout_ms)
+{
+    kn_http_transport t;
+    assert_int_equal(kn_http_curl_new(1, NULL, &t, NULL), KN_OK);
+    kn_http_response resp;
+    kn_http_response_init(&resp);
+    outcome o = {0};
+    o.status = post(&t, url, "127.0.0.1", "{}", 2, timeout_ms, &resp, &o.err);
+    o.http_status = resp.status;
+    o.body_len = resp.body.len;
+    kn_http_response_cleanup(&resp);
+    t.destroy(t.ctx);
+    return o;
+}
+
+static void loopback_url(char url[64], const char *scheme, int port)
+{
+    snprintf(url, 64, "%s://127.0.0.1:%d/", scheme, port);
+}
+
+static outcome post_to_port(const char *scheme, int port, long timeout_ms)
+{
+    char url[64];
+    loopback_url(url, scheme, port);
+    return post_once(url, timeout_ms);
+}
+
+/* post_to_port a loopback server started in mode m for this one request. */
+static outcome post_to_server(mode m, const char *scheme, long timeout_ms)
+{
+    server s;
+    server_start(&s, m);
+    outcome o = post_to_port(scheme, s.port, timeout_ms);
+    server_stop(&s);
+    return o;
+}
+
 /* ---- tests ---- */
 
 static void sends_request_as_given_and_reuses_the_connection(void **state)
@@ -223,7 +269,7 @@ static void dead_reused_connection_is_not_resent(void **state)
     kn_http_transport t;
     assert_int_equal(kn_http_curl_new(1, NULL, &t, NULL), KN_OK);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", s.port);
+    loopback_url(url, "http", s.port);
     kn_http_response resp;
     kn_http_response_init(&resp);
     kn_error err;
@@ -243,20 +289,12 @@ static void refused_connection_is_network_error(void **state)
     (void)state;
     int port = 0;
     close(listen_loopback(&port)); /* a port nobody listens on */
-    kn_http_transport t;
-    assert_int_equal(kn_http_curl_new(1, NULL, &t, NULL), KN_OK);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
-    kn_http_response resp;
-    kn_http_response_init(&resp);
-    kn_error err;
-    assert_int_equal(post(&t, url, "127.0.0.1", "{}", 2, 2000, &resp, &err), KN_ERR_NETWORK);
-    assert_int_equal(err.status, KN_ERR_NETWORK);
-    assert_int_equal(err.retry_class, KN_RETRY_TRANSIENT);
-    assert_true(err.message[0] != '\0');
-    assert_int_equal(resp.status, 0);
-    kn_http_response_cleanup(&resp);
-    t.destroy(t.ctx);
+    outcome o = post_to_port("http", port, 2000);
+    assert_int_equal(o.status, KN_ERR_NETWORK);
+    assert_int_equal(o.err.status, KN_ERR_NETWORK);
+    assert_int_equal(o.err.retry_class, KN_RETRY_TRANSIENT);
+    assert_true(o.err.message[0] != '\0');
+    assert_int_equal(o.http_status, 0);
 }
 
 static void silent_server_times_out(void **state)
@@ -264,70 +302,33 @@ static void silent_server_times_out(void **state)
     (void)state;
     int port = 0;
     int fd = listen_loopback(&port); /* the kernel completes the handshake; nobody ever answers */
-    kn_http_transport t;
-    assert_int_equal(kn_http_curl_new(1, NULL, &t, NULL), KN_OK);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
-    kn_http_response resp;
-    kn_http_response_init(&resp);
-    kn_error err;
-    assert_int_equal(post(&t, url, "127.0.0.1", "{}", 2, 300, &resp, &err), KN_ERR_TIMEOUT);
-    assert_non_null(strstr(err.message, "timed out"));
-    kn_http_response_cleanup(&resp);
-    t.destroy(t.ctx);
+    outcome o = post_to_port("http", port, 300);
+    assert_int_equal(o.status, KN_ERR_TIMEOUT);
+    assert_non_null(strstr(o.err.message, "timed out"));
     close(fd);
 }
 
 static void https_to_a_plain_server_is_tls_error(void **state)
 {
     (void)state;
-    server s;
-    server_start(&s, MODE_GARBAGE);
-    kn_http_transport t;
-    assert_int_equal(kn_http_curl_new(1, NULL, &t, NULL), KN_OK);
-    char url[64];
-    snprintf(url, sizeof url, "https://127.0.0.1:%d/", s.port);
-    kn_http_response resp;
-    kn_http_response_init(&resp);
-    kn_error err;
-    assert_int_equal(post(&t, url, "127.0.0.1", "{}", 2, 2000, &resp, &err), KN_ERR_TLS);
-    assert_int_equal(err.retry_class, KN_RETRY_NEVER);
-    kn_http_response_cleanup(&resp);
-    t.destroy(t.ctx);
-    server_stop(&s);
+    outcome o = post_to_server(MODE_GARBAGE, "https", 2000);
+    assert_int_equal(o.status, KN_ERR_TLS);
+    assert_int_equal(o.err.retry_class, KN_RETRY_NEVER);
 }
 
 static void oversized_response_is_refused(void **state)
 {
     (void)state;
-    server s;
-    server_start(&s, MODE_HUGE);
-    kn_http_transport t;
-    assert_int_equal(kn_http_curl_new(1, NULL, &t, NULL), KN_OK);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", s.port);
-    kn_http_response resp;
-    kn_http_response_init(&resp);
-    kn_error err;
-    assert_int_equal(post(&t, url, "127.0.0.1", "{}", 2, 5000, &resp, &err), KN_ERR_PROTOCOL);
-    assert_non_null(strstr(err.message, "larger than"));
-    assert_true(resp.body.len <= KN_HTTP_RESPONSE_MAX);
-    kn_http_response_cleanup(&resp);
-    t.destroy(t.ctx);
-    server_stop(&s);
+    outcome o = post_to_server(MODE_HUGE, "http", 5000);
+    assert_int_equal(o.status, KN_ERR_PROTOCOL);
+    assert_non_null(strstr(o.err.message, "larger than"));
+    assert_true(o.body_len <= KN_HTTP_RESPONSE_MAX);
 }
 
 static void unsupported_scheme_is_config_error(void **state)
 {
     (void)state;
-    kn_http_transport t;
-    assert_int_equal(kn_http_curl_new(1, NULL, &t, NULL), KN_OK);
-    kn_http_response resp;
-    kn_http_response_init(&resp);
-    kn_error err;
-    assert_int_equal(post(&t, "ftp://127.0.0.1/", "127.0.0.1", "{}", 2, 1000, &resp, &err), KN_ERR_CONFIG);
-    kn_http_response_cleanup(&resp);
-    t.destroy(t.ctx);
+    assert_int_equal(post_once("ftp://127.0.0.1/", 1000).status, KN_ERR_CONFIG);
 }
 
 static void add_line(kn_http_response *r, const char *line)

@@ -93,6 +93,26 @@ static void build(signed_req *r, sign_opts o)
     add(r, "authorization", r->authorization);
 }
 
+/* Starts a request that the test signs by hand: no headers yet, the test body, and *scope set to us-east-1 kinesis at
+ * T_SIGN. */
+static void begin_by_hand(signed_req *r, kn_sigv4_scope *scope)
+{
+    memset(r, 0, sizeof *r);
+    *scope = (kn_sigv4_scope){0};
+    kn_sigv4_format_time(T_SIGN, scope);
+    strcpy(scope->region, "us-east-1");
+    strcpy(scope->service, "kinesis");
+    r->body = body;
+    r->body_len = strlen(body);
+}
+
+/* What a request begun by begin_by_hand is signed over; r->headers must outlive it. */
+static kn_sigv4_request by_hand_view(const signed_req *r)
+{
+    return (kn_sigv4_request){.method = "POST", .path = "/", .path_len = 1, .headers = r->headers,
+                              .header_count = r->count, .body = body, .body_len = r->body_len};
+}
+
 static const knd_request *view(signed_req *r)
 {
     r->req = (knd_request){.method = "POST", .path = "/", .path_len = 1, .query = "", .headers = r->headers,
@@ -228,17 +248,11 @@ static void test_rfc1123_date_header_is_accepted_when_signed(void **state)
     fixture *f = *state;
     /* Signed with a Date header instead: the signature's time is the Date in ISO 8601 basic form. */
     signed_req r;
-    memset(&r, 0, sizeof r);
-    kn_sigv4_scope scope = {0};
-    kn_sigv4_format_time(T_SIGN, &scope);
-    strcpy(scope.region, "us-east-1");
-    strcpy(scope.service, "kinesis");
+    kn_sigv4_scope scope;
+    begin_by_hand(&r, &scope);
     add(&r, "host", "h");
     add(&r, "date", "Wed, 25 Nov 2026 20:30:00 GMT");
-    r.body = body;
-    r.body_len = strlen(body);
-    kn_sigv4_request sreq = {.method = "POST", .path = "/", .path_len = 1, .headers = r.headers,
-                             .header_count = r.count, .body = body, .body_len = r.body_len};
+    kn_sigv4_request sreq = by_hand_view(&r);
     kn_buf out;
     kn_buf_init(&out, 512);
     assert_int_equal(kn_sigv4_sign(&sreq, AKID, SECRET, &scope, NULL, &out), KN_OK);
@@ -254,20 +268,14 @@ static void test_authority_signed_instead_of_host_passes(void **state)
 {
     fixture *f = *state;
     signed_req r;
-    memset(&r, 0, sizeof r);
-    kn_sigv4_scope scope = {0};
-    kn_sigv4_format_time(T_SIGN, &scope);
-    strcpy(scope.region, "us-east-1");
-    strcpy(scope.service, "kinesis");
+    kn_sigv4_scope scope;
+    begin_by_hand(&r, &scope);
     add(&r, ":authority", "127.0.0.1:4567");
     add(&r, "content-type", "application/x-amz-json-1.1");
     add(&r, "x-amz-date", scope.amz_date);
     add(&r, "x-amz-target", "Kinesis_20131202.PutRecord");
-    r.body = body;
-    r.body_len = strlen(body);
     const char *signed_list = ":authority;content-type;x-amz-date;x-amz-target";
-    kn_sigv4_request sreq = {.method = "POST", .path = "/", .path_len = 1, .headers = r.headers,
-                             .header_count = r.count, .body = body, .body_len = r.body_len};
+    kn_sigv4_request sreq = by_hand_view(&r);
     kn_buf creq, sts;
     kn_buf_init(&creq, 1 << 16);
     kn_buf_init(&sts, 1 << 16);
@@ -427,32 +435,31 @@ static void test_signature_differing_in_one_digit_fails(void **state)
     }
 }
 
+/* A request whose Authorization names only signed_headers (and a signature of zeros) is refused with message. */
+static void expect_signed_headers_refused(knd_auth *auth, const char *signed_headers, const char *message)
+{
+    signed_req r;
+    build(&r, (sign_opts){0});
+    char value[512];
+    snprintf(value, sizeof value,
+             "AWS4-HMAC-SHA256 Credential=" AKID "/20261125/us-east-1/kinesis/aws4_request, "
+             "SignedHeaders=%s, Signature=%064d", signed_headers, 0);
+    set_header(&r, "authorization", value);
+    expect_error(auth, &r, MS(T_SIGN), "InvalidSignatureException", message);
+}
+
 static void test_host_must_be_signed(void **state)
 {
     fixture *f = *state;
-    signed_req r;
-    build(&r, (sign_opts){0});
-    char auth[512];
-    snprintf(auth, sizeof auth,
-             "AWS4-HMAC-SHA256 Credential=" AKID "/20261125/us-east-1/kinesis/aws4_request, "
-             "SignedHeaders=content-type;x-amz-date;x-amz-target, Signature=%064d", 0);
-    set_header(&r, "authorization", auth);
-    expect_error(f->auth, &r, MS(T_SIGN), "InvalidSignatureException",
-                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+    expect_signed_headers_refused(f->auth, "content-type;x-amz-date;x-amz-target",
+                                  "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
 }
 
 static void test_date_must_be_signed(void **state)
 {
     fixture *f = *state;
-    signed_req r;
-    build(&r, (sign_opts){0});
-    char auth[512];
-    snprintf(auth, sizeof auth,
-             "AWS4-HMAC-SHA256 Credential=" AKID "/20261125/us-east-1/kinesis/aws4_request, "
-             "SignedHeaders=content-type;host;x-amz-target, Signature=%064d", 0);
-    set_header(&r, "authorization", auth);
-    expect_error(f->auth, &r, MS(T_SIGN), "InvalidSignatureException",
-                 "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.");
+    expect_signed_headers_refused(f->auth, "content-type;host;x-amz-target",
+                                  "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.");
 }
 
 static void test_scope_with_wrong_service(void **state)

@@ -11,13 +11,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -25,6 +22,7 @@
 
 #include "segment.h"
 #include "store.h"
+#include "store_testutil.h"
 
 /* fdatasync as the store sees it: this definition takes the place of libc's in this test program. When armed, the
  * next sync of a shard's first segment file fails with EIO once, and later ones succeed, as Linux reports a
@@ -72,48 +70,6 @@ static size_t nrecs;
 
 /* ---- helpers ---- */
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void copy_tree(const char *src, const char *dst)
-{
-    DIR *d = opendir(src);
-    struct dirent *de;
-    assert_non_null(d);
-    mkdir(dst, 0755);
-    while ((de = readdir(d))) {
-        char s[1024], t[1024];
-        struct stat st;
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        snprintf(s, sizeof s, "%s/%s", src, de->d_name);
-        snprintf(t, sizeof t, "%s/%s", dst, de->d_name);
-        assert_int_equal(stat(s, &st), 0);
-        if (S_ISDIR(st.st_mode)) {
-            copy_tree(s, t);
-            continue;
-        }
-        int in = open(s, O_RDONLY), out = open(t, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        assert_true(in >= 0 && out >= 0);
-        static char buf[1 << 16];
-        ssize_t n;
-        while ((n = read(in, buf, sizeof buf)) > 0)
-            assert_int_equal(write(out, buf, (size_t)n), n);
-        close(in);
-        close(out);
-    }
-    closedir(d);
-}
-
 static knd_store *open_store(fixture *f, const char *dir)
 {
     knd_store_options o = {dir, &f->loop, 0, 0};
@@ -149,18 +105,6 @@ static int teardown(void **state)
         free(recs[i].data);
     free(f);
     return rc == 0 ? 0 : -1;
-}
-
-typedef struct done {
-    int calls;
-    kn_status status;
-} done;
-
-static void on_commit(void *ctx, kn_status status)
-{
-    done *d = ctx;
-    d->calls++;
-    d->status = status;
 }
 
 static knd_stream *create(fixture *f, const char *name, uint32_t shards)
@@ -373,18 +317,15 @@ static void a_failed_journal_write_is_never_replayed(void **state)
 {
     fixture *f = *state;
     knd_stream *s = create(f, "fail", 2);
-    struct rlimit saved, rl;
-    getrlimit(RLIMIT_FSIZE, &saved);
-    signal(SIGXFSZ, SIG_IGN); /* writes past the limit then fail with EFBIG, like a full disk */
+    rlim_t saved = ignore_file_size_signal();
     assert_int_equal(put_n(f, s, 1, 1, 5), KN_OK);
     assert_int_equal(put_n(f, s, 0, 3, 60000), KN_OK); /* the journal is now past 180 KB, shard 1's log is not */
-    rl = (struct rlimit){100000, saved.rlim_max};
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    set_file_size_limit(100000);
     size_t before = nrecs;
     assert_int_equal(put_n(f, s, 1, 1, 7), KN_ERR_IO); /* its segment write succeeds, its journal record fails */
     assert_int_equal(nrecs, before);
     assert_non_null(strstr(knd_store_last_error(f->store), "journal"));
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    set_file_size_limit(saved);
     assert_int_equal(put_n(f, s, 1, 2, 6), KN_OK);
     assert_shard(f->store, s, 1); /* the failed record was never readable */
     knd_store *c = crash_and_reopen(f);
@@ -498,12 +439,9 @@ static void a_commit_pipelined_behind_a_failed_one_fails(void **state)
 {
     fixture *f = *state;
     knd_stream *s = create(f, "pfail", 2);
-    struct rlimit saved, rl;
-    getrlimit(RLIMIT_FSIZE, &saved);
-    signal(SIGXFSZ, SIG_IGN); /* writes past the limit then fail with EFBIG, like a full disk */
+    rlim_t saved = ignore_file_size_signal();
     assert_int_equal(put_n(f, s, 1, 1, 5), KN_OK); /* shard 1 has its segment; shard 0 has none yet */
-    rl = (struct rlimit){500000, saved.rlim_max};
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    set_file_size_limit(500000);
     uint64_t before = pipelined(f->store);
     size_t first = nrecs;
     done d[2] = {{0}, {0}};
@@ -513,7 +451,7 @@ static void a_commit_pipelined_behind_a_failed_one_fails(void **state)
     uv_run(&f->loop, UV_RUN_NOWAIT);
     while (d[0].calls == 0 || d[1].calls == 0)
         uv_run(&f->loop, UV_RUN_ONCE);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    set_file_size_limit(saved);
     assert_int_equal(d[0].status, KN_ERR_IO);
     if (pipelined(f->store) > before) /* the second was planned behind the first (not when the loop saw the first
                                         * fail before planning it, which timing may allow) */

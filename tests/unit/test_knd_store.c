@@ -20,6 +20,7 @@
 #include "crc32c.h"
 #include "segment.h"
 #include "store.h"
+#include "store_testutil.h"
 
 #define NOW 1700000000000LL
 #define HOUR 3600000LL
@@ -32,11 +33,6 @@ typedef struct fixture {
     uint64_t segment_bytes, memory_limit;
 } fixture;
 
-typedef struct done {
-    int calls;
-    kn_status status;
-} done;
-
 /* A record read back, copied out of the store's views. */
 typedef struct rec {
     knd_seq seq;
@@ -48,52 +44,6 @@ typedef struct rec {
 } rec;
 
 /* ---- helpers ---- */
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void copy_file(const char *src, const char *dst)
-{
-    int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(in >= 0 && out >= 0);
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof buf)) > 0)
-        assert_int_equal(write(out, buf, (size_t)n), n);
-    close(in);
-    close(out);
-}
-
-static void copy_tree(const char *src, const char *dst)
-{
-    DIR *d = opendir(src);
-    struct dirent *de;
-    assert_non_null(d);
-    mkdir(dst, 0755);
-    while ((de = readdir(d))) {
-        char s[1024], t[1024];
-        struct stat st;
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        snprintf(s, sizeof s, "%s/%s", src, de->d_name);
-        snprintf(t, sizeof t, "%s/%s", dst, de->d_name);
-        assert_int_equal(stat(s, &st), 0);
-        if (S_ISDIR(st.st_mode))
-            copy_tree(s, t);
-        else
-            copy_file(s, t);
-    }
-    closedir(d);
-}
 
 static char found_path[1024];
 static int found_count;
@@ -159,13 +109,6 @@ static int teardown(void **state)
     rm_tree(f->dir);
     free(f);
     return rc == 0 ? 0 : -1;
-}
-
-static void on_commit(void *ctx, kn_status status)
-{
-    done *d = ctx;
-    d->calls++;
-    d->status = status;
 }
 
 static void run_until(fixture *f, const done *d, int calls)
@@ -576,15 +519,6 @@ static void paced_fill_zeroes_the_whole_file(void **state)
 }
 
 /* ---- failures ---- */
-
-static void set_file_size_limit(rlim_t bytes)
-{
-    struct rlimit rl = {bytes, bytes};
-    struct rlimit cur;
-    getrlimit(RLIMIT_FSIZE, &cur);
-    rl.rlim_max = cur.rlim_max;
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
-}
 
 static void failed_commit_is_reported_and_never_readable(void **state)
 {
