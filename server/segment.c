@@ -131,6 +131,7 @@ static const uint8_t FRAME_MAGIC[4] = {'K', 'R', 'E', 'C'};
 #define IDX_ENTRY_BYTES 24u
 #define SCAN_WINDOW (1u << 20)
 #define FILL_STEP (256u << 10) /* about 1 ms of this disk's writes: what a commit may wait behind */
+#define WRITEBACK_WINDOW (256u << 10)
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -330,6 +331,14 @@ int knd_segment_fill_paced(int fd, uint64_t size)
             return errno;
     }
     return 0;
+}
+
+void knd_segment_start_writeback(int fd, uint64_t off, uint64_t len)
+{
+    uint64_t first = off / WRITEBACK_WINDOW, end = (off + len) / WRITEBACK_WINDOW;
+    if (end > first) /* best effort: an error here is found again by the checkpoint's fdatasync */
+        (void)sync_file_range(fd, (off_t)(first * WRITEBACK_WINDOW), (off_t)((end - first) * WRITEBACK_WINDOW),
+                              SYNC_FILE_RANGE_WRITE);
 }
 
 int knd_segment_sync_dir(const char *dir)

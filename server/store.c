@@ -661,8 +661,10 @@ static int extent_write(const shard_log *log, extent *e, uint32_t *syncs)
     e->op = "clear failed frames";
     if (e->zero_to > e->off + e->len && (rc = knd_segment_zero(e->fd, e->off + e->len, e->zero_to)))
         goto cleanup;
-    if (e->seg && !e->sync)
+    if (e->seg && !e->sync) {
+        knd_segment_start_writeback(e->fd, e->off, e->len);
         goto cleanup;
+    }
     e->op = "fdatasync";
     if (fdatasync(e->fd)) {
         rc = errno;
