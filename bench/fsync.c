@@ -1,11 +1,14 @@
 /* bench_fsync: what one durable group commit costs on a disk: pwrite of a block into a pre-allocated file followed by
  * fdatasync, repeated, with the median and 99th percentile latency. It tells whether the disk or the server limits a
- * durable kinesisd (issue 4 expects 0.15-0.25 ms here).
+ * durable kinesisd (issue 4 expects 0.15-0.25 ms here). The worst sync and the number over 20 ms tell whether the
+ * disk itself stalls now and then (a shared VM disk does): every commit waits out such a stall, and wrk's latency
+ * correction turns one 100 ms stall into a p99 of tens of milliseconds.
  *
  *   bench_fsync DIR [--count N] [--block BYTES]
  *
  * Makes a temporary file in DIR (removed at the end), 64 MiB pre-allocated. Prints
- * BENCH_RESULT {"count":N,"block":B,"p50_us":..,"p99_us":..,"mean_us":..}. Exit 1 on an I/O error, 2 on bad usage. */
+ * BENCH_RESULT {"count":N,"block":B,"p50_us":..,"p99_us":..,"mean_us":..,"max_us":..,"over_20ms":..}. Blocks
+ * are written round the file, so N may exceed what it holds. Exit 1 on an I/O error, 2 on bad usage. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +45,7 @@ int main(int argc, char **argv)
         else
             return usage();
     }
-    if (count <= 0 || block <= 0 || block > MAX_BLOCK || count * block > FILE_BYTES)
+    if (count <= 0 || block <= 0 || block > MAX_BLOCK)
         return usage();
     char path[4096];
     snprintf(path, sizeof path, "%s/bench_fsync.XXXXXX", argv[1]);
@@ -60,18 +63,22 @@ int main(int argc, char **argv)
     }
     for (long i = 0; i < count; i++) {
         double t0 = bench_now_s() * 1e6;
-        if (pwrite(fd, buf, (size_t)block, i * block) != block || fdatasync(fd) != 0) {
+        if (pwrite(fd, buf, (size_t)block, i % (FILE_BYTES / block) * block) != block || fdatasync(fd) != 0) {
             perror("bench_fsync: write");
             goto cleanup;
         }
         lat[i] = bench_now_s() * 1e6 - t0;
     }
     double sum = 0;
-    for (long i = 0; i < count; i++)
+    long over = 0;
+    for (long i = 0; i < count; i++) {
         sum += lat[i];
+        over += lat[i] > 20000;
+    }
     qsort(lat, (size_t)count, sizeof *lat, cmp_double);
-    printf("BENCH_RESULT {\"count\":%ld,\"block\":%ld,\"p50_us\":%.1f,\"p99_us\":%.1f,\"mean_us\":%.1f}\n", count,
-           block, lat[count / 2], lat[count * 99 / 100], sum / (double)count);
+    printf("BENCH_RESULT {\"count\":%ld,\"block\":%ld,\"p50_us\":%.1f,\"p99_us\":%.1f,\"mean_us\":%.1f,\"max_us\":%.1f,"
+           "\"over_20ms\":%ld}\n",
+           count, block, lat[count / 2], lat[count * 99 / 100], sum / (double)count, lat[count - 1], over);
     status = 0;
 cleanup:
     if (fd >= 0) {
