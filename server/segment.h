@@ -101,12 +101,12 @@ int knd_segment_scan_fd(int fd, knd_segment_scan *out);
 int knd_segment_zero(int fd, uint64_t from, uint64_t to);
 /* Zero-fills [0, size) of a file being prepared off the commit path, a step at a time, each step written to the disk
  * (sync_file_range) before the next is queued: so a commit's small journal write and flush wait behind at most one
- * step, not behind a whole 64 MiB segment (measured: commits behind an unpaced prepare took 67-73 ms, once 470 ms).
+ * step, not behind a whole 64 MiB segment (measured: commits behind an unpaced prepare took 67-73 ms).
  * The caller still fdatasyncs (file size, device cache). Returns 0 or an errno value. */
 int knd_segment_fill_paced(int fd, uint64_t size);
 /* Starts write-out (without waiting) of every whole 256 KiB-aligned window of fd that a write of [off, off + len) has
  * just completed. Frames appended without a sync otherwise stay dirty until the next checkpoint, which then writes
- * them all while every commit waits (measured: 4-8 ms per 4 MiB journal, up to 87 ms on a slow moment of the disk);
+ * them all while every commit waits (measured: 4-8 ms per 4 MiB journal on a quiet disk, more on a slow one);
  * started early, they go out between commits and the checkpoint's fdatasync finds little left. It neither waits nor
  * collects a write-back error: the checkpoint's fdatasync must still be the one to see it. */
 void knd_segment_start_writeback(int fd, uint64_t off, uint64_t len);
