@@ -644,18 +644,28 @@ static void test_environment_key(void **state)
 
 /* ---------------------------------------------------------------- credentials file problems */
 
-static kn_status load_text(const char *text, kn_error *err)
+/* Loads credentials from a temporary file holding text. The verifier goes to *out (the caller's to destroy) or, with
+ * out NULL, is destroyed at once. */
+static kn_status load_text_into(const char *text, knd_auth **out, kn_error *err)
 {
-    char path[] = "/tmp/knd-auth-bad-XXXXXX";
+    char path[] = "/tmp/knd-auth-text-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     knd_auth *auth = NULL;
     kn_status st = knd_auth_new(path, &auth, err);
-    knd_auth_destroy(auth);
     unlink(path);
+    if (out)
+        *out = auth;
+    else
+        knd_auth_destroy(auth);
     return st;
+}
+
+static kn_status load_text(const char *text, kn_error *err)
+{
+    return load_text_into(text, NULL, err);
 }
 
 static void test_bad_credentials_files_are_refused(void **state)
@@ -684,15 +694,9 @@ static void test_empty_session_token_line_means_no_token(void **state)
 {
     (void)state;
     const char text[] = "[p]\naws_access_key_id = " AKID "\naws_secret_access_key = " SECRET "\naws_session_token =\n";
-    char path[] = "/tmp/knd-auth-empty-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)sizeof text - 1);
-    close(fd);
     knd_auth *auth = NULL;
     kn_error err = {0};
-    assert_int_equal(knd_auth_new(path, &auth, &err), KN_OK);
-    unlink(path);
+    assert_int_equal(load_text_into(text, &auth, &err), KN_OK);
     signed_req r;
     build(&r, (sign_opts){0});
     expect_ok(auth, &r, MS(T_SIGN));
@@ -710,14 +714,9 @@ static void test_expiration_forms(void **state)
                  "[t]\naws_access_key_id = " TEMP_AKID "\naws_secret_access_key = " TEMP_SECRET
                  "\naws_session_token = " TEMP_TOKEN "\nexpiration = %s\n",
                  forms[i]);
-        char path[] = "/tmp/knd-auth-exp-XXXXXX";
-        int fd = mkstemp(path);
-        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-        close(fd);
         knd_auth *auth = NULL;
         kn_error err = {0};
-        assert_int_equal(knd_auth_new(path, &auth, &err), KN_OK);
-        unlink(path);
+        assert_int_equal(load_text_into(text, &auth, &err), KN_OK);
         signed_req r;
         build(&r, (sign_opts){.akid = TEMP_AKID, .secret = TEMP_SECRET, .token = TEMP_TOKEN, .when = T_EXPIRES - 1});
         expect_ok(auth, &r, MS(T_EXPIRES - 1));
