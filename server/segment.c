@@ -459,6 +459,16 @@ typedef struct window {
     size_t len;
 } window;
 
+/* An empty window over the whole of fd, as its size is now. Returns 0 or an errno value. */
+static int window_open(window *w, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st))
+        return errno;
+    *w = (window){.fd = fd, .file_size = (uint64_t)st.st_size};
+    return 0;
+}
+
 /* Points *p at [off, off+n) of the file; returns 0, an errno value, or -1 when the file ends before off+n. */
 static int window_get(window *w, uint64_t off, size_t n, const uint8_t **p)
 {
@@ -550,13 +560,12 @@ static int scan_frame(window *w, const knd_segment_scan *out, uint64_t off, knd_
 int knd_segment_scan_fd(int fd, knd_segment_scan *out)
 {
     memset(out, 0, sizeof *out);
-    struct stat st;
-    if (fstat(fd, &st))
-        return errno;
-    window w = {.fd = fd, .file_size = (uint64_t)st.st_size};
+    window w = {0};
+    int rc = window_open(&w, fd);
+    if (rc)
+        return rc;
     const uint8_t *p;
     size_t cap = 0;
-    int rc = 0;
     out->file_size = w.file_size;
     rc = window_get(&w, 0, KND_SEGMENT_HEADER_BYTES, &p);
     if (rc) {
@@ -710,12 +719,11 @@ static int journal_record_at(window *w, uint64_t off, uint64_t epoch, uint64_t n
 int knd_segment_journal_scan(int fd, knd_journal_scan *out, knd_journal_entry_fn fn, void *ctx)
 {
     memset(out, 0, sizeof *out);
-    struct stat st;
-    if (fstat(fd, &st))
-        return errno;
-    window w = {.fd = fd, .file_size = (uint64_t)st.st_size};
+    window w = {0};
+    int rc = window_open(&w, fd);
+    if (rc)
+        return rc;
     const uint8_t *p;
-    int rc = 0;
     out->file_size = w.file_size;
     out->end = KND_JOURNAL_HEADER_BYTES;
     if ((rc = window_get(&w, 0, KND_JOURNAL_HEADER_BYTES, &p)) != 0) {
